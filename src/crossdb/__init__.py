@@ -1,0 +1,48 @@
+"""
+django-crossdb-toolkit: relationships between models that live in different databases.
+
+Importing this package imports no model, so it is safe in settings and apps.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crossdb.exceptions import (
+    CrossDatabaseJoinError,
+    DanglingReference,
+    LazyLoadForbidden,
+    TargetDatabaseError,
+    TooManyKeys,
+)
+
+if TYPE_CHECKING:
+    from crossdb.descriptors import forbid_lazy_loads
+    from crossdb.fields import CrossDBForeignKey, CrossDBOneToOneField
+
+__all__ = [
+    "CrossDBForeignKey",
+    "CrossDBOneToOneField",
+    "CrossDatabaseJoinError",
+    "DanglingReference",
+    "LazyLoadForbidden",
+    "TargetDatabaseError",
+    "TooManyKeys",
+    "forbid_lazy_loads",
+]
+
+_LAZY = {
+    "CrossDBForeignKey": "crossdb.fields",
+    "CrossDBOneToOneField": "crossdb.fields",
+    "forbid_lazy_loads": "crossdb.descriptors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Resolved on first use so that `import crossdb` stays cheap and model-free.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'crossdb' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(module), name)

@@ -1,0 +1,33 @@
+"""
+Settings, read on every access so that ``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+class Settings:
+    @property
+    def ROUTES(self) -> dict[str, str]:
+        """``{"app_label" or "app_label.Model": alias}`` for CrossDBRouter."""
+        return dict(getattr(settings, "CROSSDB_ROUTES", {}))
+
+    @property
+    def DEFAULT_DATABASE(self) -> str:
+        """Where CrossDBRouter puts models that CROSSDB_ROUTES does not list."""
+        return str(getattr(settings, "CROSSDB_DEFAULT_DATABASE", "default"))
+
+    @property
+    def MAX_LOOKUP_KEYS(self) -> int:
+        """The most keys a lookup across databases may turn into before it raises."""
+        return int(getattr(settings, "CROSSDB_MAX_LOOKUP_KEYS", 100_000))
+
+    @property
+    def PREFETCH_BATCH_SIZE(self) -> int | None:
+        """Keys per prefetch query; None means the backend's parameter limit."""
+        value = getattr(settings, "CROSSDB_PREFETCH_BATCH_SIZE", None)
+        return None if value is None else int(value)
+
+
+crossdb_settings = Settings()

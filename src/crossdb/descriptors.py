@@ -1,0 +1,477 @@
+"""
+Accessors for relations whose two ends live in different databases.
+
+They follow Django's ``related_descriptors`` member for member, so Django's
+own machinery (``prefetch_related``, ``Prefetch``, 6.1's fetch modes, the
+reverse manager API) keeps working; what changes is *where* each query goes.
+
+Django resolves the database of a related query with
+``router.db_for_read(Model, instance=obj)``, and when no router answers it
+falls back to ``obj._state.db``: the database the *other* end came from.
+Inside one database that is a sensible default; across databases it is the
+classic "no such table" bug. Every query below is sent to a database chosen
+by ``crossdb.routers``, which asks the routers with the same hints but falls
+back to DEFAULT_DB_ALIAS instead (or uses the field's explicit ``database=``).
+
+Django also asks ``router.allow_relation()`` on assignment, and without a
+router opinion only allows relations inside one database. A cross-database
+field exists precisely to relate rows of two databases, so its accessors
+never ask; they check the things that matter instead: the model, and that
+the target is saved (it has to be, to have a key another database can hold).
+
+In the example::
+
+    class Employee(Model):  # lives in the "employee" database
+        user = CrossDBForeignKey(User, CASCADE, related_name="employees")
+
+- ``Employee.user`` is a ``CrossDBForwardDescriptor``: one query on the
+  user's database on first access, cached afterwards. A key with no row
+  behind it raises ``Employee.user.DanglingReference``.
+- ``User.employees`` is a ``CrossDBReverseManyToOneDescriptor``: a related
+  manager whose queries and writes go to the employee's database.
+- For ``CrossDBOneToOneField`` the forward side is a
+  ``CrossDBForwardOneToOneDescriptor`` and the reverse side a
+  ``CrossDBReverseOneToOneDescriptor`` returning one object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import Model, QuerySet
+from django.db.models.fields.related_descriptors import (
+    ForwardManyToOneDescriptor,
+    ReverseManyToOneDescriptor,
+    ReverseOneToOneDescriptor,
+    create_reverse_many_to_one_manager,
+)
+from django.utils.functional import cached_property
+
+from crossdb import routers
+from crossdb.batching import fetch_by_keys
+from crossdb.exceptions import DanglingReference, LazyLoadForbidden
+
+if TYPE_CHECKING:
+    from crossdb.fields import CrossDBForeignKey
+
+_forbid_lazy_loads: ContextVar[bool] = ContextVar("crossdb_forbid_lazy_loads", default=False)
+
+
+@contextmanager
+def forbid_lazy_loads() -> Iterator[None]:
+    """
+    Make any lazy load through a cross-database field raise ``LazyLoadForbidden``.
+
+    Meant for tests: wrap the code under test and every N+1 across databases
+    shows up as an error naming the field and the lookup to prefetch.
+    """
+    token = _forbid_lazy_loads.set(True)
+    try:
+        yield
+    finally:
+        _forbid_lazy_loads.reset(token)
+
+
+def _refuse_lazy_load(model: type[Model], accessor: str) -> None:
+    if _forbid_lazy_loads.get():
+        raise LazyLoadForbidden(
+            f"Lazy load of {model._meta.label}.{accessor} across databases inside "
+            f"forbid_lazy_loads(). Load it up front with "
+            f".prefetch_related({accessor!r}) or prefetch_cross_db(..., {accessor!r})."
+        )
+
+
+def _fetch(descriptor: Any, instance: Model) -> None:
+    """Load through Django's fetch mode when it has one (6.1+), else one row."""
+    fetch_mode = getattr(instance._state, "fetch_mode", None)
+    if fetch_mode is None:
+        descriptor.fetch_one(instance)
+    else:
+        fetch_mode.fetch(descriptor, instance)
+
+
+class PrefetchResult(list[Model]):
+    """
+    The rows a cross-database prefetch loaded, from however many queries.
+
+    Django's ``prefetch_one_level`` takes nested lookups from the returned
+    object's ``_prefetch_related_lookups`` and runs them once over all rows,
+    instead of once per chunk.
+    """
+
+    def __init__(self, rows: Iterable[Model], lookups: tuple[Any, ...]) -> None:
+        super().__init__(rows)
+        self._prefetch_related_lookups = lookups
+
+
+def _single_queryset(querysets: list[QuerySet[Any]] | None) -> QuerySet[Any] | None:
+    if not querysets:
+        return None
+    if len(querysets) != 1:
+        raise ValueError(
+            "querysets argument of get_prefetch_querysets() should have a length of 1."
+        )
+    return querysets[0]
+
+
+def _prefetch_by_database(
+    instances: list[Model],
+    db_of: Any,
+    key_of: Any,
+    base: QuerySet[Any],
+    key_field: str,
+) -> tuple[PrefetchResult, dict[int, str]]:
+    """
+    Load the rows ``instances`` point at: one query per database per chunk.
+
+    Keys are grouped by the database each instance's rows live in and
+    de-duplicated there; the same key in two databases is two rows.
+    """
+    keys_by_db: dict[str, dict[Any, None]] = {}
+    db_by_instance: dict[int, str] = {}
+    for instance in instances:
+        key = key_of(instance)
+        if key is None:
+            continue
+        db = db_of(instance)
+        db_by_instance[id(instance)] = db
+        keys_by_db.setdefault(db, {})[key] = None
+    lookups = base._prefetch_related_lookups
+    rows: list[Model] = []
+    if keys_by_db:
+        base = base._chain()
+        base._prefetch_related_lookups = ()
+        base.query.clear_ordering(force=False)
+        for db, keys in keys_by_db.items():
+            rows.extend(fetch_by_keys(base.using(db), key_field, list(keys)))
+    return PrefetchResult(rows, lookups), db_by_instance
+
+
+class CrossDBForwardDescriptor(ForwardManyToOneDescriptor):
+    """``Employee.user``: the target, read from the target's database."""
+
+    field: CrossDBForeignKey
+
+    @cached_property
+    def DanglingReference(self) -> type[DanglingReference]:
+        # Built lazily, like RelatedObjectDoesNotExist: the target model may
+        # still be a string when the descriptor is created.
+        return type(
+            "DanglingReference",
+            (self.RelatedObjectDoesNotExist, DanglingReference),
+            {
+                "__module__": self.field.model.__module__,
+                "__qualname__": (
+                    f"{self.field.model.__qualname__}.{self.field.name}.DanglingReference"
+                ),
+            },
+        )
+
+    def dangling(self, instance: Model, value: Any, database: str) -> DanglingReference:
+        field = self.field
+        target = field.related_model._meta
+        exc: DanglingReference = self.DanglingReference(
+            f"{field.model._meta.label}.{field.name} refers to {target.label} with "
+            f"{field.target_field.name}={value!r}, which does not exist in database "
+            f"{database!r}.",
+            model=field.model,
+            field=field,
+            value=value,
+            database=database,
+        )
+        return exc
+
+    def get_queryset(self, *, instance: Model) -> QuerySet[Any]:
+        db = routers.target_db_for_read(self.field, instance)
+        queryset = self.field.related_model._base_manager.db_manager(
+            db, hints={"instance": instance}
+        ).all()
+        fetch_mode = getattr(instance._state, "fetch_mode", None)
+        return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)
+
+    def get_object(self, instance: Model) -> Model:
+        value = getattr(instance, self.field.attname)
+        queryset = self.get_queryset(instance=instance)
+        try:
+            return queryset.get(**{self.field.target_field.attname: value})  # type: ignore[no-any-return]
+        except self.field.related_model.DoesNotExist:
+            raise self.dangling(instance, value, queryset.db) from None
+
+    def fetch_one(self, instance: Model) -> None:
+        try:
+            rel_obj = self.get_object(instance)
+        except DanglingReference:
+            # Remember the miss so that the next access raises without a query.
+            self.field.set_cached_value(instance, None)
+            raise
+        self.field.set_cached_value(instance, rel_obj)
+        if not self.field.remote_field.multiple:
+            self.field.remote_field.set_cached_value(rel_obj, instance)
+
+    def get_prefetch_querysets(
+        self, instances: list[Model], querysets: list[QuerySet[Any]] | None = None
+    ) -> tuple[Any, ...]:
+        field = self.field
+        base = _single_queryset(querysets)
+        fixed_db = base._db if base is not None else None
+        if base is None:
+            base = field.related_model._base_manager.all()
+        attname = field.attname
+        key_attname = field.target_field.attname
+
+        def db_of(instance: Model) -> str:
+            return fixed_db or routers.target_db_for_read(field, instance)
+
+        rows, db_by_instance = _prefetch_by_database(
+            instances, db_of, lambda i: getattr(i, attname), base, key_attname
+        )
+        if not field.remote_field.multiple:
+            by_key = {(db_by_instance.get(id(i)), getattr(i, attname)): i for i in instances}
+            for row in rows:
+                field.remote_field.set_cached_value(
+                    row, by_key[(row._state.db, getattr(row, key_attname))]
+                )
+        return (
+            rows,
+            lambda row: (row._state.db, getattr(row, key_attname)),
+            lambda instance: (db_by_instance.get(id(instance)), getattr(instance, attname)),
+            True,
+            field.cache_name,
+            False,
+        )
+
+    def __get__(self, instance: Model | None, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        field = self.field
+        try:
+            rel_obj = field.get_cached_value(instance)
+        except KeyError:
+            if getattr(instance, field.attname) is None:
+                rel_obj = None
+                field.set_cached_value(instance, None)
+            else:
+                _refuse_lazy_load(field.model, field.name)
+                _fetch(self, instance)
+                rel_obj = field.get_cached_value(instance)
+        if rel_obj is None:
+            value = getattr(instance, field.attname)
+            if value is not None:
+                # Cached as missing by an earlier access or by a prefetch.
+                raise self.dangling(instance, value, routers.target_db_for_read(field, instance))
+            if not field.null:
+                raise self.RelatedObjectDoesNotExist(f"{field.model.__name__} has no {field.name}.")
+        return rel_obj
+
+    def __set__(self, instance: Model, value: Any) -> None:
+        field = self.field
+        remote_field = field.remote_field
+        if value is not None:
+            target = field.related_model
+            if not isinstance(value, target._meta.concrete_model):
+                raise ValueError(
+                    f'Cannot assign "{value!r}": "{instance._meta.object_name}.{field.name}" '
+                    f'must be a "{target._meta.object_name}" instance.'
+                )
+            key = getattr(value, field.target_field.attname)
+            if value._state.adding or key is None:
+                raise ValueError(
+                    f'Cannot assign "{value!r}": the {target._meta.object_name} is not saved. '
+                    f'"{instance._meta.object_name}.{field.name}" points to another database '
+                    f"and can only hold the key of a saved row: save it first."
+                )
+            setattr(instance, field.attname, key)
+        else:
+            related = field.get_cached_value(instance, default=None)
+            if related is not None and not remote_field.multiple:
+                remote_field.set_cached_value(related, None)
+            setattr(instance, field.attname, None)
+        field.set_cached_value(instance, value)
+        if value is not None and not remote_field.multiple:
+            remote_field.set_cached_value(value, instance)
+
+
+class CrossDBForwardOneToOneDescriptor(CrossDBForwardDescriptor):
+    """``Badge.user`` for a ``CrossDBOneToOneField``; parent links cannot cross databases."""
+
+
+def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any) -> type[Any]:
+    """
+    Django's reverse manager, with every query and write on the source's database.
+
+    ``rel`` is the ``ManyToOneRel`` of a CrossDBForeignKey; ``superclass`` is
+    the source model's default manager class, so custom manager methods stay
+    available on ``user.employees``.
+    """
+    base = create_reverse_many_to_one_manager(superclass, rel)
+    field = rel.field
+
+    class CrossDBRelatedManager(base):  # type: ignore[valid-type, misc]
+        def __init__(self, instance: Model) -> None:
+            super().__init__(instance)
+            self._db = routers.source_db_for_read(field, instance)
+
+        def __call__(self, *, manager: str) -> Any:
+            manager_class = getattr(self.model, manager).__class__
+            return create_cross_db_reverse_many_to_one_manager(manager_class, rel)(self.instance)
+
+        def all(self) -> QuerySet[Any]:
+            # .all() on an unprefetched reverse manager in a loop is the N+1;
+            # explicit .filter()/.count() calls are queries the caller asked for.
+            _refuse_lazy_load_on_manager(self)
+            return super().all()  # type: ignore[no-any-return]
+
+        def _write_db(self) -> str:
+            return routers.source_db_for_write(field, self.instance)
+
+        def create(self, **kwargs: Any) -> Any:
+            self._check_fk_val()
+            self._remove_prefetched_objects()
+            kwargs[field.name] = self.instance
+            return super(base, self.db_manager(self._write_db())).create(**kwargs)
+
+        create.alters_data = True  # type: ignore[attr-defined]
+
+        def get_or_create(self, **kwargs: Any) -> Any:
+            self._check_fk_val()
+            kwargs[field.name] = self.instance
+            return super(base, self.db_manager(self._write_db())).get_or_create(**kwargs)
+
+        get_or_create.alters_data = True  # type: ignore[attr-defined]
+
+        def update_or_create(self, **kwargs: Any) -> Any:
+            self._check_fk_val()
+            kwargs[field.name] = self.instance
+            return super(base, self.db_manager(self._write_db())).update_or_create(**kwargs)
+
+        update_or_create.alters_data = True  # type: ignore[attr-defined]
+
+        def add(self, *objs: Model, bulk: bool = True) -> None:
+            self._check_fk_val()
+            self._remove_prefetched_objects()
+            db = self._write_db()
+            for obj in objs:
+                if not isinstance(obj, self.model):
+                    raise TypeError(
+                        f"'{self.model._meta.object_name}' instance expected, got {obj!r}"
+                    )
+            if bulk:
+                for obj in objs:
+                    if obj._state.adding or obj._state.db != db:
+                        raise ValueError(
+                            f"{obj!r} instance isn't saved in database {db!r}. "
+                            f"Use bulk=False or save the object first."
+                        )
+                    setattr(obj, field.name, self.instance)
+                self.model._base_manager.using(db).filter(pk__in=[o.pk for o in objs]).update(
+                    **{field.attname: getattr(self.instance, field.target_field.attname)}
+                )
+            else:
+                with transaction.atomic(using=db, savepoint=False):
+                    for obj in objs:
+                        setattr(obj, field.name, self.instance)
+                        obj.save(using=db)
+
+        add.alters_data = True  # type: ignore[attr-defined]
+
+        def set(self, objs: Iterable[Model], *, bulk: bool = True, clear: bool = False) -> None:
+            self._check_fk_val()
+            objs = tuple(objs)
+            if not field.null:
+                self.add(*objs, bulk=bulk)
+                return
+            db = self._write_db()
+            with transaction.atomic(using=db, savepoint=False):
+                if clear:
+                    self.clear(bulk=bulk)
+                    self.add(*objs, bulk=bulk)
+                    return
+                old_objs = set(self.using(db).all())
+                new_objs = []
+                for obj in objs:
+                    if obj in old_objs:
+                        old_objs.remove(obj)
+                    else:
+                        new_objs.append(obj)
+                self.remove(*old_objs, bulk=bulk)
+                self.add(*new_objs, bulk=bulk)
+
+        set.alters_data = True  # type: ignore[attr-defined]
+
+        if field.null:
+
+            def _clear(self, queryset: QuerySet[Any], bulk: bool) -> None:
+                self._remove_prefetched_objects()
+                db = self._write_db()
+                queryset = queryset.using(db)
+                if bulk:
+                    queryset.update(**{field.attname: None})
+                    return
+                with transaction.atomic(using=db, savepoint=False):
+                    for obj in queryset:
+                        setattr(obj, field.name, None)
+                        obj.save(update_fields=[field.name], using=db)
+
+            _clear.alters_data = True  # type: ignore[attr-defined]
+
+    return CrossDBRelatedManager
+
+
+def _refuse_lazy_load_on_manager(manager: Any) -> None:
+    cache = getattr(manager.instance, "_prefetched_objects_cache", {})
+    if manager.field.remote_field.cache_name not in cache:
+        _refuse_lazy_load(type(manager.instance), manager.field.remote_field.accessor_name)
+
+
+class CrossDBReverseManyToOneDescriptor(ReverseManyToOneDescriptor):
+    """``User.employees``: a manager over the source model on the source's database."""
+
+    @cached_property
+    def related_manager_cls(self) -> type[Any]:
+        related_model = self.rel.related_model
+        return create_cross_db_reverse_many_to_one_manager(
+            related_model._default_manager.__class__, self.rel
+        )
+
+
+class CrossDBReverseOneToOneDescriptor(ReverseOneToOneDescriptor):
+    """``User.badge`` for a ``CrossDBOneToOneField``: one object from the source's database."""
+
+    def get_queryset(self, *, instance: Model) -> QuerySet[Any]:
+        db = routers.source_db_for_read(self.related.field, instance)
+        queryset = self.related.related_model._base_manager.db_manager(
+            db, hints={"instance": instance}
+        ).all()
+        fetch_mode = getattr(instance._state, "fetch_mode", None)
+        return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)
+
+    def fetch_one(self, instance: Model) -> None:
+        filter_args = self.related.field.get_forward_related_filter(instance)
+        try:
+            rel_obj = self.get_queryset(instance=instance).get(**filter_args)
+        except self.related.related_model.DoesNotExist:
+            rel_obj = None
+        else:
+            self.related.field.set_cached_value(rel_obj, instance)
+        self.related.set_cached_value(instance, rel_obj)
+
+    def __get__(self, instance: Model | None, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        if not self.related.is_cached(instance) and instance.pk is not None:
+            _refuse_lazy_load(type(instance), self.related.accessor_name)
+            _fetch(self, instance)
+        return super().__get__(instance, cls)
+
+    def __set__(self, instance: Model, value: Any) -> None:
+        if value is None or not isinstance(value, self.related.related_model):
+            super().__set__(instance, value)
+            return
+        field = self.related.field
+        setattr(value, field.attname, getattr(instance, field.target_field.attname))
+        self.related.set_cached_value(instance, value)
+        field.set_cached_value(value, instance)

@@ -1,0 +1,241 @@
+"""
+``CrossDBForeignKey`` and ``CrossDBOneToOneField``.
+
+Both are Django ``ForeignKey``s in everything that stays inside the source's
+database: a concrete ``<name>_id`` column of the target key's type, an index,
+migrations, forms, serialization, ``related_name``. They differ where a
+ForeignKey would assume both tables share a database: no constraint is ever
+created, reads go to the target's database (``crossdb.routers``), joins are
+refused with an error that names the way out, and ``on_delete`` is emulated
+by ``crossdb.deletion`` instead of being handed to the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks, exceptions
+from django.db import connections, models
+from django.db.models import deletion
+from django.db.models.fields.related import ForeignKey, OneToOneField
+from django.forms import ModelChoiceField
+
+from crossdb import routers
+from crossdb.deletion import CrossDBOnDelete
+from crossdb.descriptors import (
+    CrossDBForwardDescriptor,
+    CrossDBForwardOneToOneDescriptor,
+    CrossDBReverseManyToOneDescriptor,
+    CrossDBReverseOneToOneDescriptor,
+)
+from crossdb.exceptions import CrossDatabaseJoinError
+from crossdb.lookups import CrossDBExact, CrossDBIn
+
+# Django 6.1's database-level variants (DB_CASCADE, ...) ask one database to
+# act on another's rows, which no database can do.
+_DatabaseOnDelete: Any = getattr(deletion, "DatabaseOnDelete", ())
+
+
+class CrossDBForeignKey(ForeignKey):
+    """A many-to-one relation to a model that lives in another database."""
+
+    forward_related_accessor_class = CrossDBForwardDescriptor
+    related_accessor_class = CrossDBReverseManyToOneDescriptor
+    description = "Foreign key to a model in another database (type determined by related field)"
+
+    def __init__(
+        self,
+        to: Any,
+        on_delete: Any,
+        *,
+        database: str | None = None,
+        to_field: str | None = None,
+        related_name: str | None = None,
+        related_query_name: str | None = None,
+        limit_choices_to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs.pop("db_constraint", False):
+            raise TypeError(
+                f"{type(self).__name__} never creates a database constraint: its target "
+                f"lives in another database. Remove db_constraint=True."
+            )
+        if kwargs.get("parent_link"):
+            raise TypeError(f"{type(self).__name__} cannot be a parent link.")
+        if database is not None and not isinstance(database, str):
+            raise TypeError(f"database must be a database alias (a str), not {database!r}.")
+        # The user's policy; remote_field.on_delete holds its emulation, which
+        # is what Django's deletion Collector calls.
+        self.on_delete = on_delete
+        self.database = database
+        super().__init__(
+            to,
+            CrossDBOnDelete(on_delete),
+            related_name=related_name,
+            related_query_name=related_query_name,
+            limit_choices_to=limit_choices_to,
+            to_field=to_field,
+            db_constraint=False,
+            **kwargs,
+        )
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        kwargs["on_delete"] = self.on_delete
+        kwargs.pop("db_constraint", None)
+        if self.database is not None:
+            kwargs["database"] = self.database
+        return name, f"crossdb.{type(self).__name__}", args, kwargs
+
+    # Queries -----------------------------------------------------------------
+
+    def get_extra_restriction(self, alias: str, related_alias: str) -> Any:
+        # Django calls this only while compiling a JOIN that survived trimming,
+        # i.e. one SQL would really have to make across the two databases.
+        target = self.remote_field.model._meta
+        raise CrossDatabaseJoinError(
+            f"{self.model._meta.label}.{self.name} points to {target.label} in another "
+            f"database, so no SQL join can follow it (select_related(), filters, "
+            f"values() or ordering through '{self.name}__...'). Load related rows with "
+            f"prefetch_related('{self.name}') or prefetch_cross_db('{self.name}'), and "
+            f"filter by key with {self.name}__in={target.object_name}.objects.filter(...)."
+        )
+
+    # Validation and forms ----------------------------------------------------
+
+    def validate(self, value: Any, model_instance: Any) -> None:
+        models.Field.validate(self, value, model_instance)
+        if value is None:
+            return
+        target = self.remote_field.model
+        using = routers.target_db_for_read(self, model_instance)
+        queryset = target._base_manager.using(using).filter(**{self.remote_field.field_name: value})
+        queryset = queryset.complex_filter(self.get_limit_choices_to())
+        if not queryset.exists():
+            raise exceptions.ValidationError(
+                self.error_messages["invalid"],
+                code="invalid",
+                params={
+                    "model": target._meta.verbose_name,
+                    "pk": value,
+                    "field": self.remote_field.field_name,
+                    "value": value,
+                    "database": using,
+                },
+            )
+
+    def formfield(self, *, using: str | None = None, **kwargs: Any) -> Any:
+        # Whatever alias the caller (e.g. the admin) passes is the source's;
+        # the choices live in the target's database.
+        if isinstance(self.remote_field.model, str):
+            raise ValueError(
+                f"Cannot create form field for {self.name!r} yet, because its related "
+                f"model {self.remote_field.model!r} has not been loaded yet"
+            )
+        queryset = self.remote_field.model._default_manager.using(routers.target_db_for_read(self))
+        return super().formfield(**{"form_class": ModelChoiceField, "queryset": queryset, **kwargs})
+
+    # Checks ------------------------------------------------------------------
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        return [
+            *super().check(**kwargs),
+            *self._check_crossdb_target(),
+            *self._check_crossdb_on_delete(),
+            *self._check_crossdb_database(),
+        ]
+
+    def _error(self, msg: str, hint: str, id: str) -> checks.Error:
+        return checks.Error(msg, hint=hint, obj=self, id=id)
+
+    def _check_crossdb_target(self) -> list[checks.CheckMessage]:
+        if isinstance(self.remote_field.model, str):
+            return [
+                self._error(
+                    f"Field points to {self.remote_field.model!r}, which is not an "
+                    f"installed model.",
+                    f"Add the app of {self.remote_field.model!r} to INSTALLED_APPS, or fix "
+                    f"the 'app_label.ModelName' reference.",
+                    "crossdb.E001",
+                )
+            ]
+        return []
+
+    def _check_crossdb_on_delete(self) -> list[checks.CheckMessage]:
+        on_delete = self.on_delete
+        if not callable(on_delete):
+            return [
+                self._error(
+                    f"on_delete must be callable, not {on_delete!r}.",
+                    "Use one of django.db.models' CASCADE, PROTECT, RESTRICT, SET_NULL, "
+                    "SET_DEFAULT, SET(...) or DO_NOTHING.",
+                    "crossdb.E004",
+                )
+            ]
+        if isinstance(on_delete, _DatabaseOnDelete):
+            name = str(on_delete)
+            return [
+                self._error(
+                    f"on_delete={name} asks the database to act on rows of another "
+                    f"database, which no database can do.",
+                    f"Use on_delete={name.removeprefix('DB_')}: crossdb emulates it "
+                    f"across databases.",
+                    "crossdb.E005",
+                )
+            ]
+        if on_delete is models.SET_NULL and not self.null:
+            return [
+                self._error(
+                    "Field specifies on_delete=SET_NULL, but cannot be null.",
+                    "Set null=True on the field, or change the on_delete rule.",
+                    "crossdb.E002",
+                )
+            ]
+        if on_delete is models.SET_DEFAULT and not self.has_default():
+            return [
+                self._error(
+                    "Field specifies on_delete=SET_DEFAULT, but has no default value.",
+                    "Set a default value, or change the on_delete rule.",
+                    "crossdb.E003",
+                )
+            ]
+        return []
+
+    def _check_crossdb_database(self) -> list[checks.CheckMessage]:
+        if self.database is None or self.database in connections.settings:
+            return []
+        return [
+            self._error(
+                f"database={self.database!r} is not in DATABASES.",
+                f"Add {self.database!r} to DATABASES, or use one of: "
+                f"{', '.join(sorted(connections.settings))}.",
+                "crossdb.E006",
+            )
+        ]
+
+
+CrossDBForeignKey.register_lookup(CrossDBIn)
+CrossDBForeignKey.register_lookup(CrossDBExact)
+
+
+class CrossDBOneToOneField(CrossDBForeignKey):
+    """A one-to-one relation to a model that lives in another database."""
+
+    many_to_one = False
+    one_to_one = True
+
+    forward_related_accessor_class = CrossDBForwardOneToOneDescriptor
+    related_accessor_class = CrossDBReverseOneToOneDescriptor
+    rel_class = OneToOneField.rel_class
+    description = "One-to-one relation to a model in another database"
+
+    def __init__(self, to: Any, on_delete: Any, **kwargs: Any) -> None:
+        kwargs["unique"] = True
+        super().__init__(to, on_delete, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("unique", None)
+        return name, path, args, kwargs
+
+    save_form_data = OneToOneField.save_form_data

@@ -1,0 +1,122 @@
+"""
+Where each side of a cross-database relation lives.
+
+Django's ``ConnectionRouter`` answers "which database?" by asking each router
+and, when none answers, falling back to ``hints["instance"]._state.db``. For a
+relation that crosses databases that fallback is exactly wrong: it sends the
+query for a ``User`` to the database the ``Employee`` came from. The functions
+here ask the same routers with the same hints but fall back to
+DEFAULT_DB_ALIAS, i.e. to where ``Model.objects.all()`` would read from.
+
+``CrossDBRouter`` is a settings-driven router for projects that would
+otherwise hand-write one router per app.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db.models import Model
+
+from crossdb.conf import crossdb_settings
+from crossdb.exceptions import TargetDatabaseError
+
+if TYPE_CHECKING:
+    from crossdb.fields import CrossDBForeignKey
+
+
+def _ask_routers(action: str, model: type[Model], **hints: Any) -> str | None:
+    for r in router.routers:
+        method = getattr(r, action, None)
+        if method is None:
+            continue
+        chosen = method(model, **hints)
+        if chosen:
+            return str(chosen)
+    return None
+
+
+def db_for_read(model: type[Model], **hints: Any) -> str:
+    """``router.db_for_read`` without the fallback to the instance's database."""
+    return _ask_routers("db_for_read", model, **hints) or DEFAULT_DB_ALIAS
+
+
+def db_for_write(model: type[Model], **hints: Any) -> str:
+    """``router.db_for_write`` without the fallback to the instance's database."""
+    return _ask_routers("db_for_write", model, **hints) or DEFAULT_DB_ALIAS
+
+
+def _checked(alias: str, field: CrossDBForeignKey, side: str) -> str:
+    if alias not in connections.settings:
+        raise TargetDatabaseError(
+            f"{field.model._meta.label}.{field.name}: the {side} database {alias!r} is not "
+            f"in DATABASES (known aliases: {', '.join(sorted(connections.settings))})."
+        )
+    return alias
+
+
+def target_db_for_read(field: CrossDBForeignKey, instance: Model | None = None) -> str:
+    """The database to read ``field``'s target from, for ``instance`` if given."""
+    if field.database is not None:
+        return _checked(field.database, field, "target")
+    hints = {} if instance is None else {"instance": instance}
+    return _checked(db_for_read(field.related_model, **hints), field, "target")
+
+
+def source_db_for_read(field: CrossDBForeignKey, target: Model | None = None) -> str:
+    """The database holding the rows that point at ``target`` through ``field``."""
+    hints = {} if target is None else {"instance": target}
+    return _checked(db_for_read(field.model, **hints), field, "source")
+
+
+def source_db_for_write(field: CrossDBForeignKey, target: Model | None = None) -> str:
+    hints = {} if target is None else {"instance": target}
+    return _checked(db_for_write(field.model, **hints), field, "source")
+
+
+class CrossDBRouter:
+    """
+    Route models by ``settings.CROSSDB_ROUTES``::
+
+        CROSSDB_ROUTES = {"employee_app": "employee", "asset_app.Asset": "asset"}
+
+    Keys are app labels or ``app_label.ModelName`` (the more specific wins).
+    Models not listed live in ``CROSSDB_DEFAULT_DATABASE`` ("default") and are
+    migrated only there, so no database holds a stray copy of another's table.
+    The ``crossdb`` app's own tables are migrated on every database.
+    """
+
+    def _route(self, model: type[Model]) -> str:
+        routes = crossdb_settings.ROUTES
+        opts = model._meta
+        for key in (f"{opts.app_label}.{opts.object_name}", f"{opts.app_label}.{opts.model_name}"):
+            if key in routes:
+                return routes[key]
+        return routes.get(opts.app_label, crossdb_settings.DEFAULT_DATABASE)
+
+    def db_for_read(self, model: type[Model], **hints: Any) -> str:
+        return self._route(model)
+
+    def db_for_write(self, model: type[Model], **hints: Any) -> str:
+        return self._route(model)
+
+    def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool | None:
+        # Ordinary relations still need both rows in one database; cross-database
+        # fields never ask (their descriptor does not call allow_relation).
+        if self._route(type(obj1)) == self._route(type(obj2)):
+            return True
+        return None
+
+    def allow_migrate(
+        self, db: str, app_label: str, model_name: str | None = None, **hints: Any
+    ) -> bool | None:
+        if app_label == "crossdb":
+            return True
+        routes = crossdb_settings.ROUTES
+        if model_name is not None:
+            for key, alias in routes.items():
+                label, _, name = key.partition(".")
+                if name and label == app_label and name.lower() == model_name.lower():
+                    return db == alias
+        return db == routes.get(app_label, crossdb_settings.DEFAULT_DATABASE)
