@@ -96,7 +96,7 @@ def _dependents(field: CrossDBForeignKey, sub_objs: QuerySet[Any]) -> QuerySet[A
     # and Django may defer fields the policy or __str__ needs.
     queryset.query.select_related = False
     queryset.query.clear_deferred_loading()
-    return queryset
+    return queryset  # type: ignore[no-any-return]
 
 
 class CrossDBOnDelete:
@@ -183,20 +183,20 @@ def _collect_cascade(
     state.cascaded.append(sub_collector)
 
 
-def _cascaded_keys(state: _DeletionState) -> set[tuple[str, type[Model], Any]]:
-    keys: set[tuple[str, type[Model], Any]] = set()
+def _cascaded_keys(state: _DeletionState) -> set[tuple[str, Any, Any]]:
+    keys: set[tuple[str, Any, Any]] = set()
     for sub in state.cascaded:
         for model, instances in sub.data.items():
             keys.update((sub.using, model._meta.concrete_model, obj.pk) for obj in instances)
         for queryset in sub.fast_deletes:
-            model = queryset.model._meta.concrete_model
-            keys.update((sub.using, model, pk) for pk in queryset.values_list("pk", flat=True))
+            concrete = queryset.model._meta.concrete_model
+            keys.update((sub.using, concrete, pk) for pk in queryset.values_list("pk", flat=True))
     return keys
 
 
 def _check_restricted(state: _DeletionState) -> None:
     blocked: dict[str, list[Model]] = {}
-    cascaded: set[tuple[str, type[Model], Any]] | None = None
+    cascaded: set[tuple[str, Any, Any]] | None = None
     for field, dependents in state.restricted:
         rows = list(dependents)
         if rows and cascaded is None:

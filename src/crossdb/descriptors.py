@@ -53,10 +53,19 @@ from django.utils.functional import cached_property
 
 from crossdb import routers
 from crossdb.batching import fetch_by_keys
-from crossdb.exceptions import DanglingReference, LazyLoadForbidden
+from crossdb.exceptions import DanglingReference as DanglingReferenceBase
+from crossdb.exceptions import LazyLoadForbidden
 
 if TYPE_CHECKING:
     from crossdb.fields import CrossDBForeignKey
+
+    _ForwardBase = ForwardManyToOneDescriptor[Any]
+    _ReverseManyBase = ReverseManyToOneDescriptor[Any]
+    _ReverseOneBase = ReverseOneToOneDescriptor[Any, Any]
+else:
+    _ForwardBase = ForwardManyToOneDescriptor
+    _ReverseManyBase = ReverseManyToOneDescriptor
+    _ReverseOneBase = ReverseOneToOneDescriptor
 
 _forbid_lazy_loads: ContextVar[bool] = ContextVar("crossdb_forbid_lazy_loads", default=False)
 
@@ -122,7 +131,7 @@ def _prefetch_by_database(
     instances: list[Model],
     db_of: Any,
     key_of: Any,
-    base: QuerySet[Any],
+    base: Any,
     key_field: str,
 ) -> tuple[PrefetchResult, dict[int, str]]:
     """
@@ -151,18 +160,18 @@ def _prefetch_by_database(
     return PrefetchResult(rows, lookups), db_by_instance
 
 
-class CrossDBForwardDescriptor(ForwardManyToOneDescriptor):
+class CrossDBForwardDescriptor(_ForwardBase):
     """``Employee.user``: the target, read from the target's database."""
 
     field: CrossDBForeignKey
 
     @cached_property
-    def DanglingReference(self) -> type[DanglingReference]:
+    def DanglingReference(self) -> type[DanglingReferenceBase]:
         # Built lazily, like RelatedObjectDoesNotExist: the target model may
         # still be a string when the descriptor is created.
         return type(
             "DanglingReference",
-            (self.RelatedObjectDoesNotExist, DanglingReference),
+            (self.RelatedObjectDoesNotExist, DanglingReferenceBase),
             {
                 "__module__": self.field.model.__module__,
                 "__qualname__": (
@@ -171,10 +180,10 @@ class CrossDBForwardDescriptor(ForwardManyToOneDescriptor):
             },
         )
 
-    def dangling(self, instance: Model, value: Any, database: str) -> DanglingReference:
+    def dangling(self, instance: Model, value: Any, database: str) -> DanglingReferenceBase:
         field = self.field
         target = field.related_model._meta
-        exc: DanglingReference = self.DanglingReference(
+        exc: DanglingReferenceBase = self.DanglingReference(
             f"{field.model._meta.label}.{field.name} refers to {target.label} with "
             f"{field.target_field.name}={value!r}, which does not exist in database "
             f"{database!r}.",
@@ -191,7 +200,7 @@ class CrossDBForwardDescriptor(ForwardManyToOneDescriptor):
             db, hints={"instance": instance}
         ).all()
         fetch_mode = getattr(instance._state, "fetch_mode", None)
-        return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)
+        return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)  # type: ignore[no-any-return]
 
     def get_object(self, instance: Model) -> Model:
         value = getattr(instance, self.field.attname)
@@ -204,7 +213,7 @@ class CrossDBForwardDescriptor(ForwardManyToOneDescriptor):
     def fetch_one(self, instance: Model) -> None:
         try:
             rel_obj = self.get_object(instance)
-        except DanglingReference:
+        except DanglingReferenceBase:
             # Remember the miss so that the next access raises without a query.
             self.field.set_cached_value(instance, None)
             raise
@@ -216,7 +225,7 @@ class CrossDBForwardDescriptor(ForwardManyToOneDescriptor):
         self, instances: list[Model], querysets: list[QuerySet[Any]] | None = None
     ) -> tuple[Any, ...]:
         field = self.field
-        base = _single_queryset(querysets)
+        base: Any = _single_queryset(querysets)
         fixed_db = base._db if base is not None else None
         if base is None:
             base = field.related_model._base_manager.all()
@@ -332,21 +341,24 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
             self._check_fk_val()
             self._remove_prefetched_objects()
             kwargs[field.name] = self.instance
-            return super(base, self.db_manager(self._write_db())).create(**kwargs)
+            manager = self.db_manager(self._write_db())
+            return super(base, manager).create(**kwargs)  # type: ignore[misc]
 
         create.alters_data = True  # type: ignore[attr-defined]
 
         def get_or_create(self, **kwargs: Any) -> Any:
             self._check_fk_val()
             kwargs[field.name] = self.instance
-            return super(base, self.db_manager(self._write_db())).get_or_create(**kwargs)
+            manager = self.db_manager(self._write_db())
+            return super(base, manager).get_or_create(**kwargs)  # type: ignore[misc]
 
         get_or_create.alters_data = True  # type: ignore[attr-defined]
 
         def update_or_create(self, **kwargs: Any) -> Any:
             self._check_fk_val()
             kwargs[field.name] = self.instance
-            return super(base, self.db_manager(self._write_db())).update_or_create(**kwargs)
+            manager = self.db_manager(self._write_db())
+            return super(base, manager).update_or_create(**kwargs)  # type: ignore[misc]
 
         update_or_create.alters_data = True  # type: ignore[attr-defined]
 
@@ -427,7 +439,7 @@ def _refuse_lazy_load_on_manager(manager: Any) -> None:
         _refuse_lazy_load(type(manager.instance), manager.field.remote_field.accessor_name)
 
 
-class CrossDBReverseManyToOneDescriptor(ReverseManyToOneDescriptor):
+class CrossDBReverseManyToOneDescriptor(_ReverseManyBase):
     """``User.employees``: a manager over the source model on the source's database."""
 
     @cached_property
@@ -438,7 +450,7 @@ class CrossDBReverseManyToOneDescriptor(ReverseManyToOneDescriptor):
         )
 
 
-class CrossDBReverseOneToOneDescriptor(ReverseOneToOneDescriptor):
+class CrossDBReverseOneToOneDescriptor(_ReverseOneBase):
     """``User.badge`` for a ``CrossDBOneToOneField``: one object from the source's database."""
 
     def get_queryset(self, *, instance: Model) -> QuerySet[Any]:
@@ -447,13 +459,13 @@ class CrossDBReverseOneToOneDescriptor(ReverseOneToOneDescriptor):
             db, hints={"instance": instance}
         ).all()
         fetch_mode = getattr(instance._state, "fetch_mode", None)
-        return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)
+        return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)  # type: ignore[no-any-return]
 
     def fetch_one(self, instance: Model) -> None:
         filter_args = self.related.field.get_forward_related_filter(instance)
         try:
             rel_obj = self.get_queryset(instance=instance).get(**filter_args)
-        except self.related.related_model.DoesNotExist:
+        except self.related.related_model.DoesNotExist:  # type: ignore[attr-defined]
             rel_obj = None
         else:
             self.related.field.set_cached_value(rel_obj, instance)
@@ -463,7 +475,7 @@ class CrossDBReverseOneToOneDescriptor(ReverseOneToOneDescriptor):
         if instance is None:
             return self
         if not self.related.is_cached(instance) and instance.pk is not None:
-            _refuse_lazy_load(type(instance), self.related.accessor_name)
+            _refuse_lazy_load(type(instance), str(self.related.accessor_name))
             _fetch(self, instance)
         return super().__get__(instance, cls)
 

@@ -36,7 +36,7 @@ from crossdb.lookups import CrossDBExact, CrossDBIn
 _DatabaseOnDelete: Any = getattr(deletion, "DatabaseOnDelete", ())
 
 
-class CrossDBForeignKey(ForeignKey):
+class CrossDBForeignKey(ForeignKey[Any, Any]):
     """A many-to-one relation to a model that lives in another database."""
 
     forward_related_accessor_class = CrossDBForwardDescriptor
@@ -109,7 +109,8 @@ class CrossDBForeignKey(ForeignKey):
             return
         target = self.remote_field.model
         using = routers.target_db_for_read(self, model_instance)
-        queryset = target._base_manager.using(using).filter(**{self.remote_field.field_name: value})
+        key_name = str(self.remote_field.field_name)
+        queryset = target._base_manager.using(using).filter(**{key_name: value})
         queryset = queryset.complex_filter(self.get_limit_choices_to())
         if not queryset.exists():
             raise exceptions.ValidationError(
@@ -225,7 +226,7 @@ class CrossDBOneToOneField(CrossDBForeignKey):
     one_to_one = True
 
     forward_related_accessor_class = CrossDBForwardOneToOneDescriptor
-    related_accessor_class = CrossDBReverseOneToOneDescriptor
+    related_accessor_class = CrossDBReverseOneToOneDescriptor  # type: ignore[assignment]
     rel_class = OneToOneField.rel_class
     description = "One-to-one relation to a model in another database"
 

@@ -29,6 +29,7 @@ def _query_database(query: Query, field: Any) -> str:
         return db
     if query.model is not None and query.model._meta.concrete_model is field.related_model:
         return routers.target_db_for_read(field)
+    assert query.model is not None
     return routers.db_for_read(query.model)
 
 
