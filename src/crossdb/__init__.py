@@ -19,22 +19,34 @@ from crossdb.exceptions import (
 if TYPE_CHECKING:
     from crossdb.descriptors import forbid_lazy_loads
     from crossdb.fields import CrossDBForeignKey, CrossDBOneToOneField
+    from crossdb.prefetch import aprefetch_cross_db, prefetch_cross_db
+    from crossdb.query import CrossDBManager, CrossDBQuerySet, CrossDBQuerySetMixin
 
 __all__ = [
     "CrossDBForeignKey",
+    "CrossDBManager",
     "CrossDBOneToOneField",
+    "CrossDBQuerySet",
+    "CrossDBQuerySetMixin",
     "CrossDatabaseJoinError",
     "DanglingReference",
     "LazyLoadForbidden",
     "TargetDatabaseError",
     "TooManyKeys",
+    "aprefetch_cross_db",
     "forbid_lazy_loads",
+    "prefetch_cross_db",
 ]
 
 _LAZY = {
     "CrossDBForeignKey": "crossdb.fields",
     "CrossDBOneToOneField": "crossdb.fields",
     "forbid_lazy_loads": "crossdb.descriptors",
+    "prefetch_cross_db": "crossdb.prefetch",
+    "aprefetch_cross_db": "crossdb.prefetch",
+    "CrossDBManager": "crossdb.query",
+    "CrossDBQuerySet": "crossdb.query",
+    "CrossDBQuerySetMixin": "crossdb.query",
 }
 
 
