@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AssetAppConfig(AppConfig):
+    name = "asset_app"

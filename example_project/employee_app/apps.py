@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class EmployeeAppConfig(AppConfig):
+    name = "employee_app"
