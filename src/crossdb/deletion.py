@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("crossdb.deletion")
 
 # Policies applied after commit, in the source's database.
-_PROPAGATED = ("CASCADE", "SET_NULL", "SET_DEFAULT", "SET")
+PROPAGATED_POLICIES = ("CASCADE", "SET_NULL", "SET_DEFAULT", "SET")
 # Keys stored per PendingPropagation row.
 KEYS_PER_ROW = 1000
 
@@ -123,7 +123,7 @@ class CrossDBOnDelete:
         if name == "DO_NOTHING":
             return
         if not callable(self.policy) or (
-            name not in _PROPAGATED and name not in ("PROTECT", "RESTRICT")
+            name not in PROPAGATED_POLICIES and name not in ("PROTECT", "RESTRICT")
         ):
             raise TypeError(
                 f"{field.model._meta.label}.{field.name}: on_delete={self.policy!r} cannot "

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.core import checks, exceptions
-from django.db import connections, models
+from django.db import connections, models, router
 from django.db.models import deletion
 from django.db.models.fields.related import ForeignKey, OneToOneField
 from django.forms import ModelChoiceField
 
 from crossdb import routers
-from crossdb.deletion import CrossDBOnDelete
+from crossdb.deletion import PROPAGATED_POLICIES, CrossDBOnDelete, policy_name
 from crossdb.descriptors import (
     CrossDBForwardDescriptor,
     CrossDBForwardOneToOneDescriptor,
@@ -144,6 +145,8 @@ class CrossDBForeignKey(ForeignKey[Any, Any]):
             *self._check_crossdb_target(),
             *self._check_crossdb_on_delete(),
             *self._check_crossdb_database(),
+            *self._check_crossdb_routing(),
+            *self._check_crossdb_index(),
         ]
 
     def _error(self, msg: str, hint: str, id: str) -> checks.Error:
@@ -214,6 +217,75 @@ class CrossDBForeignKey(ForeignKey[Any, Any]):
             )
         ]
 
+    def _check_crossdb_routing(self) -> list[checks.CheckMessage]:
+        if isinstance(self.remote_field.model, str) or self._check_crossdb_database():
+            return []
+        target = self.remote_field.model
+        target_db = routers.target_db_for_read(self)
+        source_db = routers.source_db_for_read(self)
+        errors: list[checks.CheckMessage] = []
+        if target._meta.can_migrate(target_db) and not router.allow_migrate_model(
+            target_db, target
+        ):
+            errors.append(
+                self._error(
+                    f"{target._meta.label} is read from database {target_db!r}, but the "
+                    f"database routers do not allow migrating it there, so its table "
+                    f"will not exist in that database.",
+                    f"Route {target._meta.label} to the database that holds it (its "
+                    f"router's db_for_read), or pass database='<alias>' to the field.",
+                    "crossdb.E007",
+                )
+            )
+        if policy_name(self.on_delete) in PROPAGATED_POLICIES:
+            if not django_apps.is_installed("crossdb"):
+                errors.append(
+                    self._error(
+                        f"on_delete={policy_name(self.on_delete)} across databases needs "
+                        f"the crossdb app, which is not installed.",
+                        "Add 'crossdb' to INSTALLED_APPS and run "
+                        f"`manage.py migrate crossdb --database={target_db}`.",
+                        "crossdb.E009",
+                    )
+                )
+            elif not router.allow_migrate(target_db, "crossdb", model_name="pendingpropagation"):
+                errors.append(
+                    self._error(
+                        f"on_delete={policy_name(self.on_delete)} records deletions of "
+                        f"{target._meta.label} in database {target_db!r}, but the routers do "
+                        f"not allow migrating the crossdb app there.",
+                        f"Let your router's allow_migrate() return True for app_label "
+                        f"'crossdb' on {target_db!r}, then run "
+                        f"`manage.py migrate crossdb --database={target_db}`.",
+                        "crossdb.E008",
+                    )
+                )
+        if target_db == source_db:
+            errors.append(
+                checks.Warning(
+                    f"{self.model._meta.label} and {target._meta.label} are both in "
+                    f"database {target_db!r}.",
+                    hint="Use models.ForeignKey: inside one database it gives a real "
+                    "constraint, joins and on_delete in SQL.",
+                    obj=self,
+                    id="crossdb.W001",
+                )
+            )
+        return errors
+
+    def _check_crossdb_index(self) -> list[checks.CheckMessage]:
+        if self.db_index or self.unique:  # type: ignore[attr-defined]
+            return []
+        return [
+            checks.Warning(
+                "Field has db_index=False: reverse lookups, deletions and verify_links "
+                "will scan the whole table.",
+                hint="Remove db_index=False, or index the column with Meta.indexes.",
+                obj=self,
+                id="crossdb.W002",
+            )
+        ]
+
 
 CrossDBForeignKey.register_lookup(CrossDBIn)
 CrossDBForeignKey.register_lookup(CrossDBExact)
@@ -240,3 +312,7 @@ class CrossDBOneToOneField(CrossDBForeignKey):
         return name, path, args, kwargs
 
     save_form_data = OneToOneField.save_form_data
+
+    def _check_unique(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        # ForeignKey warns that unique=True is a OneToOneField; this is one.
+        return []
