@@ -1,0 +1,98 @@
+"""
+factory-boy factories that know their database.
+
+Each factory saves through ``router.db_for_write`` of its model, so rows land in
+the database the router assigns, and a SubFactory creates the target in *its*
+database before the source row gets the key.
+"""
+
+import factory
+from django.contrib.auth import get_user_model
+from django.db import router
+
+from tests.hr.models import Badge, Employee, Order
+from tests.inventory.models import Asset, Label
+from tests.people.models import AutoTarget, BigTarget, CodeTarget, SlugTarget, UUIDTarget
+
+
+class RoutedFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _get_manager(cls, model_class):
+        return super()._get_manager(model_class).db_manager(router.db_for_write(model_class))
+
+
+class UserFactory(RoutedFactory):
+    class Meta:
+        model = get_user_model()
+
+    username = factory.Sequence(lambda n: f"user{n}")
+
+
+class TargetFactory(RoutedFactory):
+    class Meta:
+        abstract = True
+
+    name = factory.Sequence(lambda n: f"target{n}")
+
+
+AutoTargetFactory = factory.make_factory(AutoTarget, FACTORY_CLASS=TargetFactory)
+BigTargetFactory = factory.make_factory(BigTarget, FACTORY_CLASS=TargetFactory)
+UUIDTargetFactory = factory.make_factory(UUIDTarget, FACTORY_CLASS=TargetFactory)
+CodeTargetFactory = factory.make_factory(
+    CodeTarget, FACTORY_CLASS=TargetFactory, code=factory.Sequence(lambda n: f"C-{n:04d}")
+)
+SlugTargetFactory = factory.make_factory(
+    SlugTarget, FACTORY_CLASS=TargetFactory, slug=factory.Sequence(lambda n: f"slug-{n}")
+)
+
+
+class EmployeeFactory(RoutedFactory):
+    class Meta:
+        model = Employee
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"employee{n}")
+    status = Employee.STATUS.active
+
+
+class OrderFactory(RoutedFactory):
+    class Meta:
+        model = Order
+
+    buyer = factory.SubFactory(AutoTargetFactory)
+    note = factory.Sequence(lambda n: f"order{n}")
+
+    class Params:
+        every_target = factory.Trait(
+            big=factory.SubFactory(BigTargetFactory),
+            uuid_target=factory.SubFactory(UUIDTargetFactory),
+            code=factory.SubFactory(CodeTargetFactory),
+            slug_target=factory.SubFactory(SlugTargetFactory),
+        )
+
+
+class BadgeFactory(RoutedFactory):
+    class Meta:
+        model = Badge
+
+    user = factory.SubFactory(UserFactory)
+    title = factory.Sequence(lambda n: f"badge{n}")
+
+
+class AssetFactory(RoutedFactory):
+    class Meta:
+        model = Asset
+
+    name = factory.Sequence(lambda n: f"asset{n}")
+    owner = factory.SubFactory(EmployeeFactory)
+    status = Asset.STATUS.in_use
+
+
+class LabelFactory(RoutedFactory):
+    class Meta:
+        model = Label
+
+    text = factory.Sequence(lambda n: f"label{n}")
