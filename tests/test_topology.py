@@ -1,0 +1,84 @@
+"""The three aliases really are three databases, and the router puts each model in one."""
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connections, router
+
+from tests.conftest import SHADOW_ALIASES
+from tests.factories import AutoTargetFactory, EmployeeFactory, UserFactory
+from tests.helpers import assert_num_queries_per_db, table_names
+from tests.hr.models import Badge, Employee, Order
+from tests.inventory.models import Asset
+from tests.people.models import AutoTarget
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+ALIASES = ("default", "employee", "asset")
+HOME = {
+    "auth_user": "default",
+    "people_autotarget": "default",
+    "people_uuidtarget": "default",
+    "hr_employee": "employee",
+    "hr_order": "employee",
+    "hr_badge": "employee",
+    "inventory_asset": "asset",
+    "django_content_type": "default",
+}
+
+
+def test_three_aliases_are_configured():
+    assert set(settings.DATABASES) == set(ALIASES)
+
+
+def test_each_alias_is_its_own_database():
+    names = {connections[alias].settings_dict["NAME"] for alias in ALIASES}
+    assert len(names) == 3
+    if settings.TOPOLOGY == "real":
+        vendors = {alias: connections[alias].vendor for alias in ALIASES}
+        assert vendors == {"default": "postgresql", "employee": "mysql", "asset": "sqlite"}
+    else:
+        assert all(".test-dbs" in name and name.endswith(".sqlite3") for name in names)
+
+
+@pytest.mark.parametrize(("table", "home"), sorted(HOME.items()))
+def test_table_exists_only_in_its_own_database(table, home):
+    shadows = set(SHADOW_ALIASES) if table == "people_autotarget" else set()
+    assert {alias for alias in ALIASES if table in table_names(alias)} == {home} | shadows
+
+
+@pytest.mark.parametrize(
+    ("model", "alias"),
+    [
+        (get_user_model(), "default"),
+        (AutoTarget, "default"),
+        (Employee, "employee"),
+        (Order, "employee"),
+        (Badge, "employee"),
+        (Asset, "asset"),
+    ],
+)
+def test_router_sends_each_model_to_its_database(model, alias):
+    assert router.db_for_read(model) == alias
+    assert router.db_for_write(model) == alias
+    assert [db for db in ALIASES if router.allow_migrate_model(db, model)] == [alias]
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_crossdb_app_migrates_on_every_database(alias):
+    assert router.allow_migrate(alias, "crossdb")
+
+
+def test_rows_land_in_their_own_database():
+    user = UserFactory()
+    employee = EmployeeFactory(user=user)
+    target = AutoTargetFactory()
+    assert (user._state.db, employee._state.db, target._state.db) == (
+        "default",
+        "employee",
+        "default",
+    )
+    with assert_num_queries_per_db({"employee": 1}):
+        assert list(Employee.objects.values_list("pk", flat=True)) == [employee.pk]
+    assert not Employee.objects.using("employee").filter(pk=employee.pk, user_id=None).exists()
+    assert get_user_model().objects.using("default").filter(pk=user.pk).exists()
