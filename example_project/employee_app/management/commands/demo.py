@@ -109,6 +109,8 @@ class Command(BaseCommand):
         try:
             connection.ensure_connection()
         except OperationalError as exc:
+            if connection.vendor not in SERVERS:
+                raise
             params = connection.settings_dict
             server, create = SERVERS[connection.vendor]
             where = f"{server} at {params['HOST']}:{params['PORT']}"
