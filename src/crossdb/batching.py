@@ -9,15 +9,17 @@ those limits; everything here sends one query per database per chunk.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Model, QuerySet
 
 from crossdb.conf import crossdb_settings
 
-# Room left for the parameters a caller's own filters add to the query.
+# Room left for parameters of a query whose own filters were not counted.
 _PARAMS_RESERVED = 100
 
 
@@ -26,15 +28,24 @@ def batch_size(alias: str, reserved: int = _PARAMS_RESERVED) -> int | None:
     connection = connections[alias]
     limits = [
         limit
-        for limit in (connection.features.max_query_params, connection.ops.max_in_list_size())
+        for limit in (_max_query_params(connection), connection.ops.max_in_list_size())
         if limit
     ]
+    size = min(limits) - reserved if limits else None
     configured = crossdb_settings.PREFETCH_BATCH_SIZE
     if configured:
-        limits.append(configured + reserved)
-    if not limits:
-        return None
-    return max(1, min(limits) - reserved)
+        size = configured if size is None else min(size, configured)
+    return None if size is None else max(1, size)
+
+
+def _max_query_params(connection: Any) -> int | None:
+    variable_limit = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
+    if connection.vendor == "sqlite" and variable_limit is not None:
+        # Django 5.2 assumes 999; ask SQLite (Python 3.11+) for this connection's real limit.
+        connection.ensure_connection()
+        return int(connection.connection.getlimit(variable_limit))
+    limit = connection.features.max_query_params
+    return None if limit is None else int(limit)
 
 
 def chunks(keys: Sequence[Any], size: int | None) -> Iterator[Sequence[Any]]:
@@ -45,10 +56,22 @@ def chunks(keys: Sequence[Any], size: int | None) -> Iterator[Sequence[Any]]:
         yield keys[start : start + size]
 
 
+def own_params(queryset: QuerySet[Any]) -> int | None:
+    """How many parameters ``queryset``'s own filters use; None if it matches nothing."""
+    try:
+        _sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+    except EmptyResultSet:
+        return None
+    return len(params)
+
+
 def fetch_by_keys(queryset: QuerySet[Any], key_field: str, keys: Sequence[Any]) -> list[Model]:
     """Rows of ``queryset`` whose ``key_field`` is in ``keys``: one query per chunk."""
+    reserved = own_params(queryset)
+    if reserved is None:
+        return []
     rows: list[Model] = []
     lookup = f"{key_field}__in"
-    for chunk in chunks(keys, batch_size(queryset.db)):
+    for chunk in chunks(keys, batch_size(queryset.db, reserved)):
         rows.extend(queryset.filter(**{lookup: chunk}))
     return rows

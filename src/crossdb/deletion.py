@@ -304,7 +304,8 @@ def _apply(row: Any, using: str) -> int:
             )
             if name == "CASCADE":
                 changed += dependents.delete()[0]
-            else:
+            elif dependents.exists():
+                # Like Django, compute SET()'s value only when a row needs it.
                 changed += dependents.update(**{field.attname: _new_value(field, name)})
     return changed
 

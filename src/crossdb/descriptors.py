@@ -194,12 +194,14 @@ class CrossDBForwardDescriptor(_ForwardBase):
         )
         return exc
 
-    def get_queryset(self, *, instance: Model) -> QuerySet[Any]:
+    def get_queryset(self, *, instance: Model | None = None, **hints: Any) -> QuerySet[Any]:
+        # Django 5.2 calls get_queryset(**hints); 6.0+ get_queryset(instance=...).
+        instance = instance or hints.get("instance")
         db = routers.target_db_for_read(self.field, instance)
         queryset = self.field.related_model._base_manager.db_manager(
-            db, hints={"instance": instance}
+            db, hints={} if instance is None else {"instance": instance}
         ).all()
-        fetch_mode = getattr(instance._state, "fetch_mode", None)
+        fetch_mode = getattr(getattr(instance, "_state", None), "fetch_mode", None)
         return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)  # type: ignore[no-any-return]
 
     def get_object(self, instance: Model) -> Model:
@@ -453,12 +455,13 @@ class CrossDBReverseManyToOneDescriptor(_ReverseManyBase):
 class CrossDBReverseOneToOneDescriptor(_ReverseOneBase):
     """``User.badge`` for a ``CrossDBOneToOneField``: one object from the source's database."""
 
-    def get_queryset(self, *, instance: Model) -> QuerySet[Any]:
+    def get_queryset(self, *, instance: Model | None = None, **hints: Any) -> QuerySet[Any]:
+        instance = instance or hints.get("instance")
         db = routers.source_db_for_read(self.related.field, instance)
         queryset = self.related.related_model._base_manager.db_manager(
-            db, hints={"instance": instance}
+            db, hints={} if instance is None else {"instance": instance}
         ).all()
-        fetch_mode = getattr(instance._state, "fetch_mode", None)
+        fetch_mode = getattr(getattr(instance, "_state", None), "fetch_mode", None)
         return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)  # type: ignore[no-any-return]
 
     def fetch_one(self, instance: Model) -> None:
