@@ -1,0 +1,90 @@
+"""
+Every on_delete policy across databases.
+
+``Account`` lives in ``default``; everything pointing at it lives in ``employee``
+(CROSSDB_ROUTES routes these models one by one), where ordinary ForeignKeys
+continue the cascades.
+"""
+
+from django.db import models
+from model_utils.managers import InheritanceQuerySet
+
+from crossdb import CrossDBForeignKey, CrossDBManager, CrossDBQuerySetMixin
+
+
+class InheritanceCrossDBQuerySet(CrossDBQuerySetMixin, InheritanceQuerySet):
+    """Ours combined with django-model-utils' InheritanceManager queryset."""
+
+
+def fallback_account_id() -> int:
+    return Account.objects.get(name="fallback").pk
+
+
+class Account(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    account = CrossDBForeignKey(Account, models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=50, default="member")
+
+    objects = CrossDBManager()
+    combined = models.Manager.from_queryset(InheritanceCrossDBQuerySet)()
+
+    def __str__(self) -> str:
+        return f"membership {self.pk}"
+
+
+class MembershipNote(models.Model):
+    """An ordinary ForeignKey inside ``employee``: the cascade continues through it."""
+
+    membership = models.ForeignKey(Membership, models.CASCADE, related_name="notes")
+    text = models.CharField(max_length=50, default="")
+
+
+class Ledger(models.Model):
+    """RESTRICT: blocks the deletion unless a cascade deletes the ledger too."""
+
+    account = CrossDBForeignKey(Account, models.RESTRICT, related_name="ledgers")
+    membership = models.ForeignKey(Membership, models.CASCADE, null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"ledger {self.pk}"
+
+
+class Guard(models.Model):
+    account = CrossDBForeignKey(Account, models.PROTECT, related_name="guards")
+
+    def __str__(self) -> str:
+        return f"guard {self.pk}"
+
+
+class Subscription(models.Model):
+    account = CrossDBForeignKey(
+        Account, models.SET_DEFAULT, default=-1, related_name="subscriptions"
+    )
+
+
+class Alert(models.Model):
+    account = CrossDBForeignKey(Account, models.SET(fallback_account_id), related_name="alerts")
+
+
+class Archive(models.Model):
+    account = CrossDBForeignKey(Account, models.SET(-1), related_name="archives")
+
+
+class Watch(models.Model):
+    account = CrossDBForeignKey(Account, models.DO_NOTHING, related_name="watches")
+
+
+class Shelf(models.Model):
+    """Lives in ``asset``, SQLite in both topologies: SQLite's parameter limit applies."""
+
+    label = models.CharField(max_length=50)
+
+
+class Bin(models.Model):
+    shelf = CrossDBForeignKey(Shelf, models.CASCADE, related_name="bins")

@@ -1,0 +1,285 @@
+"""System checks of CrossDBForeignKey: each id, as a whole checks message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core import checks
+from django.db import models
+from django.test.utils import isolate_apps, override_settings
+
+from crossdb import CrossDBForeignKey, CrossDBOneToOneField
+from tests.integrity.models import Account
+
+# Source models below use app_label "hr", routed to "employee"; Account lives in "default".
+
+
+def crossdb_messages(field: Any) -> list[checks.CheckMessage]:
+    return [message for message in field.check() if message.id.startswith("crossdb.")]
+
+
+@isolate_apps("tests.hr", "tests.people")
+def test_a_valid_field_has_no_messages():
+    class Target(models.Model):
+        class Meta:
+            app_label = "people"
+
+    class Source(models.Model):
+        target = CrossDBForeignKey(Target, models.CASCADE)
+
+        class Meta:
+            app_label = "hr"
+
+    assert Source._meta.get_field("target").check() == []
+
+
+@isolate_apps("tests.hr")
+def test_e001_unresolvable_target():
+    class Source(models.Model):
+        thing = CrossDBForeignKey("nowhere.Thing", models.CASCADE)
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("thing")
+    assert crossdb_messages(field) == [
+        checks.Error(
+            "Field points to 'nowhere.Thing', which is not an installed model.",
+            hint="Add the app of 'nowhere.Thing' to INSTALLED_APPS, or fix the "
+            "'app_label.ModelName' reference.",
+            obj=field,
+            id="crossdb.E001",
+        )
+    ]
+
+
+@isolate_apps("tests.hr")
+def test_e002_set_null_without_null():
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, models.SET_NULL)
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("account")
+    assert crossdb_messages(field) == [
+        checks.Error(
+            "Field specifies on_delete=SET_NULL, but cannot be null.",
+            hint="Set null=True on the field, or change the on_delete rule.",
+            obj=field,
+            id="crossdb.E002",
+        )
+    ]
+
+
+@isolate_apps("tests.hr")
+def test_e003_set_default_without_default():
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, models.SET_DEFAULT)
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("account")
+    assert crossdb_messages(field) == [
+        checks.Error(
+            "Field specifies on_delete=SET_DEFAULT, but has no default value.",
+            hint="Set a default value, or change the on_delete rule.",
+            obj=field,
+            id="crossdb.E003",
+        )
+    ]
+
+
+@isolate_apps("tests.hr")
+def test_e004_on_delete_not_callable():
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, "CASCADE")
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("account")
+    assert crossdb_messages(field) == [
+        checks.Error(
+            "on_delete must be callable, not 'CASCADE'.",
+            hint="Use one of django.db.models' CASCADE, PROTECT, RESTRICT, SET_NULL, "
+            "SET_DEFAULT, SET(...) or DO_NOTHING.",
+            obj=field,
+            id="crossdb.E004",
+        )
+    ]
+
+
+@pytest.mark.skipif(not hasattr(models, "DB_CASCADE"), reason="DB_CASCADE is new in Django 6.1")
+@isolate_apps("tests.hr")
+def test_e005_database_level_on_delete():
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, models.DB_CASCADE)
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("account")
+    assert crossdb_messages(field) == [
+        checks.Error(
+            "on_delete=DB_CASCADE asks the database to act on rows of another database, "
+            "which no database can do.",
+            hint="Use on_delete=CASCADE: crossdb emulates it across databases.",
+            obj=field,
+            id="crossdb.E005",
+        )
+    ]
+
+
+@isolate_apps("tests.hr")
+def test_e006_unknown_database_alias():
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, models.CASCADE, database="archive")
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("account")
+    assert crossdb_messages(field) == [
+        checks.Error(
+            "database='archive' is not in DATABASES.",
+            hint="Add 'archive' to DATABASES, or use one of: asset, default, employee.",
+            obj=field,
+            id="crossdb.E006",
+        )
+    ]
+
+
+@isolate_apps("tests.hr")
+def test_e007_target_not_migrated_where_it_is_read():
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, models.DO_NOTHING, database="asset")
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("account")
+    assert crossdb_messages(field) == [
+        checks.Error(
+            "integrity.Account is read from database 'asset', but the database routers "
+            "do not allow migrating it there, so its table will not exist in that database.",
+            hint="Route integrity.Account to the database that holds it (its router's "
+            "db_for_read), or pass database='<alias>' to the field.",
+            obj=field,
+            id="crossdb.E007",
+        )
+    ]
+
+
+class NoCrossdbOnDefault:
+    def allow_migrate(self, db, app_label, model_name=None, **hints):
+        if app_label == "crossdb":
+            return db != "default"
+        return None
+
+
+@isolate_apps("tests.hr")
+def test_e008_propagation_table_not_allowed_on_the_target_database():
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, models.CASCADE)
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("account")
+    routers = ["tests.test_checks.NoCrossdbOnDefault", "crossdb.routers.CrossDBRouter"]
+    messages = _with_routers(routers, lambda: crossdb_messages(field))
+    assert messages == [
+        checks.Error(
+            "on_delete=CASCADE records deletions of integrity.Account in database "
+            "'default', but the routers do not allow migrating the crossdb app there.",
+            hint="Let your router's allow_migrate() return True for app_label 'crossdb' on "
+            "'default', then run `manage.py migrate crossdb --database=default`.",
+            obj=field,
+            id="crossdb.E008",
+        )
+    ]
+
+
+def _with_routers(paths: list[str], run: Any) -> Any:
+    """Run with DATABASE_ROUTERS replaced; django.db.router caches its routers."""
+    from django.db import router
+    from django.utils.module_loading import import_string
+
+    saved = router.routers
+    router.routers = [import_string(path)() for path in paths]
+    try:
+        return run()
+    finally:
+        router.routers = saved
+
+
+@isolate_apps("tests.people")
+def test_w001_both_ends_in_one_database():
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, models.CASCADE)
+
+        class Meta:
+            app_label = "people"
+
+    field = Source._meta.get_field("account")
+    assert crossdb_messages(field) == [
+        checks.Warning(
+            "people.Source and integrity.Account are both in database 'default'.",
+            hint="Use models.ForeignKey: inside one database it gives a real constraint, "
+            "joins and on_delete in SQL.",
+            obj=field,
+            id="crossdb.W001",
+        )
+    ]
+
+
+@isolate_apps("tests.hr")
+def test_w002_no_index():
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, models.CASCADE, db_index=False)
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("account")
+    assert crossdb_messages(field) == [
+        checks.Warning(
+            "Field has db_index=False: reverse lookups, deletions and verify_links will "
+            "scan the whole table.",
+            hint="Remove db_index=False, or index the column with Meta.indexes.",
+            obj=field,
+            id="crossdb.W002",
+        )
+    ]
+
+
+@isolate_apps("tests.hr", "tests.people")
+def test_one_to_one_is_not_warned_about_unique():
+    class Target(models.Model):
+        class Meta:
+            app_label = "people"
+
+    class Source(models.Model):
+        target = CrossDBOneToOneField(Target, models.CASCADE)
+
+        class Meta:
+            app_label = "hr"
+
+    assert Source._meta.get_field("target").check() == []
+
+
+@isolate_apps("tests.hr")
+def test_routes_are_read_from_settings_on_each_access():
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, models.DO_NOTHING)
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("account")
+    assert crossdb_messages(field) == []
+    with override_settings(CROSSDB_ROUTES={"hr": "employee", "integrity": "employee"}):
+        assert [m.id for m in crossdb_messages(field)] == ["crossdb.W001"]
