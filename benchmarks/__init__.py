@@ -1,0 +1,1 @@
+"""Benchmarks of django-crossdb-toolkit against Django's own same-database relations."""
