@@ -114,6 +114,7 @@ TEMPLATES = [
     }
 ]
 
+ROOT_URLCONF = "tests.urls"
 SECRET_KEY = "crossdb-tests-not-secret"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True

@@ -416,3 +416,32 @@ class TestValidation:
     def test_save_without_validation_is_one_query(self):
         with assert_num_queries_per_db({"employee": 1}):
             Employee.objects.create(user_id=424242, name="ghost")
+
+
+class TestModelForm:
+    @staticmethod
+    def form_class():
+        from django import forms
+
+        class EmployeeForm(forms.ModelForm):
+            class Meta:
+                model = Employee
+                fields = ["user", "name"]
+
+        return EmployeeForm
+
+    def test_choices_come_from_the_target_database(self):
+        user = User.objects.create(username="ada")
+        form = self.form_class()(data={"user": user.pk, "name": "Ada"})
+        # As with Django's ForeignKey: the choice, then model validation's check.
+        with assert_num_queries_per_db({"default": 2}):
+            assert form.is_valid(), form.errors
+        assert form.fields["user"].queryset.db == "default"
+
+    def test_a_missing_target_is_rejected_and_nothing_is_saved(self):
+        form = self.form_class()(data={"user": 424242, "name": "ghost"})
+        assert not form.is_valid()
+        assert form.errors["user"] == [
+            "Select a valid choice. That choice is not one of the available choices."
+        ]
+        assert not Employee.objects.exists()

@@ -263,3 +263,14 @@ def test_prefetch_related_objects_on_a_mixed_list():
     with assert_num_queries_per_db({"default": 1}):
         prefetch_related_objects(mixed, "user")
     assert mixed[2].user is mixed[0].user
+
+
+def test_async_related_manager_methods_use_the_source_database():
+    user = User.objects.create(username="ada")
+
+    async def work() -> tuple[str, int, bool]:
+        created = await user.employees.acreate(name="Ada")
+        _, was_created = await user.employees.aget_or_create(name="Ada")
+        return created._state.db, await user.employees.acount(), was_created
+
+    assert async_to_sync(work)() == ("employee", 1, False)

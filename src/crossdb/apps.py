@@ -9,4 +9,6 @@ class CrossDBConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        pass
+        from crossdb import serialization
+
+        serialization.install()

@@ -1,0 +1,5 @@
+from django.contrib import admin
+
+from tests.integrity.models import Account
+
+admin.site.register(Account)
