@@ -1,7 +1,6 @@
 """Schema: the column and its index exist, no foreign key constraint does, in any database."""
 
 import importlib
-import re
 import sys
 import uuid
 
@@ -9,66 +8,47 @@ import pytest
 from django.db import connections, router
 from django.test import override_settings
 
-from tests.helpers import columns, constraints, run_command
+from tests.helpers import columns, constraints, introspected_type, run_command
 from tests.hr.models import Badge, Employee, Order
 from tests.inventory.models import Asset, Label
 
 ALIASES = ("default", "employee", "asset")
 CROSSDB_MODELS = (Employee, Order, Badge, Asset, Label)
-# (model, column, kind of target key, unique)
+# (model, column, the type introspection reports for the target's key, unique)
 CROSSDB_COLUMNS = [
-    (Employee, "user_id", "integer", False),
-    (Order, "buyer_id", "integer", False),
-    (Order, "big_id", "bigint", False),
-    (Order, "uuid_target_id", "uuid", False),
-    (Order, "code_ref", "varchar(12)", False),
-    (Order, "slug_target_id", "varchar(50)", False),
-    (Badge, "user_id", "integer", True),
-    (Asset, "owner_id", "integer", False),
-    (Label, "target_id", "integer", False),
+    (Employee, "user_id", "IntegerField", False),
+    (Order, "buyer_id", "IntegerField", False),
+    (Order, "big_id", "BigIntegerField", False),
+    (Order, "uuid_target_id", "UUIDField", False),
+    (Order, "code_ref", ("CharField", 12), False),
+    (Order, "slug_target_id", ("CharField", 50), False),
+    (Badge, "user_id", "IntegerField", True),
+    (Asset, "owner_id", "IntegerField", False),
+    (Label, "target_id", "IntegerField", False),
 ]
 COLUMN_IDS = [f"{model.__name__}.{column}" for model, column, _, _ in CROSSDB_COLUMNS]
 
 
-def declared_type(alias, table, column):
-    """The column's type as the database declares it, in a vendor-neutral spelling."""
-    connection = connections[alias]
-    if connection.vendor == "sqlite":
-        return columns(alias, table)[column].type_code.lower()
-    with connection.cursor() as cursor:
-        if connection.vendor == "mysql":
-            cursor.execute(
-                "SELECT column_type FROM information_schema.columns "
-                "WHERE table_schema = DATABASE() AND table_name = %s AND column_name = %s",
-                [table, column],
-            )
-            spelled = re.sub(r"^(int|bigint)\(\d+\)", r"\1", cursor.fetchone()[0].lower())
-            return {"int": "integer"}.get(spelled, spelled)
-        cursor.execute(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attname = %s",
-            [table, column],
-        )
-        return cursor.fetchone()[0].replace("character varying", "varchar")
+def column_type(alias, table, column):
+    """What ``connection.introspection`` makes of the real column: a type, and a length."""
+    info = columns(alias, table)[column]
+    field_type = introspected_type(alias, table, column)
+    return (field_type, info.display_size) if field_type == "CharField" else field_type
 
 
-def expected_type(alias, kind):
-    connection = connections[alias]
-    if kind != "uuid":
-        return kind
-    if connection.vendor == "postgresql" or (
-        connection.vendor == "mysql" and connection.features.has_native_uuid_field
-    ):
-        return "uuid"
-    return "char(32)"
+def expected_type(alias, expected):
+    # Without a native uuid type (SQLite, MariaDB < 10.7) Django stores UUIDs as char(32).
+    if expected == "UUIDField" and not connections[alias].features.has_native_uuid_field:
+        return ("CharField", 32)
+    return expected
 
 
 @pytest.mark.django_db(databases="__all__")
-@pytest.mark.parametrize(("model", "column", "kind", "unique"), CROSSDB_COLUMNS, ids=COLUMN_IDS)
-def test_column_type_index_and_no_constraint(model, column, kind, unique):
+@pytest.mark.parametrize(("model", "column", "expected", "unique"), CROSSDB_COLUMNS, ids=COLUMN_IDS)
+def test_column_type_index_and_no_constraint(model, column, expected, unique):
     alias = router.db_for_write(model)
     table = model._meta.db_table
-    assert declared_type(alias, table, column) == expected_type(alias, kind)
+    assert column_type(alias, table, column) == expected_type(alias, expected)
     on_column = [c for c in constraints(alias, table).values() if c["columns"] == [column]]
     assert on_column, f"no index on {table}.{column} in {alias}"
     assert any(c["unique"] if unique else c["index"] for c in on_column)
