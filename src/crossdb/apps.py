@@ -9,6 +9,6 @@ class CrossDBConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crossdb import serialization
+        from crossdb import checks, serialization  # noqa: F401  (checks registers itself)
 
         serialization.install()

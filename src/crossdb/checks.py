@@ -1,22 +1,47 @@
 """
 Project-wide checks. Per-field checks live on the field (``CrossDBForeignKey.check``).
+
+``check_orphans`` is tagged ``database``: Django runs it only for
+``manage.py check --database ALIAS``, so plain ``check`` never reads data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from django.apps import apps
+from django.core import checks
 
-from crossdb.fields import CrossDBForeignKey
+from crossdb.conf import crossdb_settings
+from crossdb.verification import Verifier, link_label, select_links
 
 
-def cross_db_fields(app_configs: Any = None) -> Iterator[CrossDBForeignKey]:
-    """Every CrossDBForeignKey / CrossDBOneToOneField of the given (or all) apps."""
-    configs = app_configs if app_configs is not None else apps.get_app_configs()
-    for config in configs:
-        for model in config.get_models():
-            for field in model._meta.local_fields:
-                if isinstance(field, CrossDBForeignKey):
-                    yield field
+@checks.register(checks.Tags.database)
+def check_orphans(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    max_rows = crossdb_settings.CHECK_MAX_ROWS
+    for alias in databases or ():
+        for field in select_links(database=alias):
+            result = Verifier(field, max_rows=max_rows).run()
+            if not result.orphans:
+                continue
+            extent = (
+                f"in the first {result.checked} references checked (the check stops at "
+                f"CROSSDB_CHECK_MAX_ROWS={max_rows})"
+                if not result.complete
+                else f"among {result.checked} references"
+            )
+            messages.append(
+                checks.Warning(
+                    f"{result.orphans} reference(s) {extent} point to "
+                    f"{field.remote_field.model._meta.label} rows missing from database "
+                    f"{result.target_database!r}; e.g. "
+                    f"{', '.join(map(repr, result.sample))}.",
+                    hint=f"Run `manage.py verify_links {link_label(field)}` for the full "
+                    f"report, and add --fix set-null or --fix delete to repair.",
+                    obj=field,
+                    id="crossdb.W003",
+                )
+            )
+    return messages

@@ -29,5 +29,10 @@ class Settings:
         value = getattr(settings, "CROSSDB_PREFETCH_BATCH_SIZE", None)
         return None if value is None else int(value)
 
+    @property
+    def CHECK_MAX_ROWS(self) -> int:
+        """References per link that ``check --database`` reads before it stops."""
+        return int(getattr(settings, "CROSSDB_CHECK_MAX_ROWS", 10_000))
+
 
 crossdb_settings = Settings()

@@ -1,0 +1,358 @@
+"""
+Finding (and repairing) references whose target row does not exist.
+
+One ``Verifier`` checks one link (a CrossDBForeignKey or CrossDBOneToOneField)
+and is shared by ``manage.py verify_links`` and the database-tagged system
+check. It streams: memory holds one page of keys, whatever the table size.
+
+- The source is read in pages of distinct keys, ``GROUP BY key ORDER BY key
+  LIMIT n`` after the last key seen. Paging by key uses the column's index and
+  does not rely on server-side cursors (``.iterator()`` does not stream with
+  mysqlclient on MariaDB).
+- Each page's keys are probed in the target's database: integer keys that are
+  dense with ``BETWEEN first AND last`` (one parameter pair, the rows in the
+  range come back), anything else with ``IN (...)`` chunked by the backend's
+  parameter limit. Ranges are never used for character keys: two databases
+  need not sort strings the same way.
+- A key found missing is probed again before it is reported, and once more
+  inside the transaction that repairs it, so a target created meanwhile never
+  loses its references.
+- Keys whose deletion is recorded in ``crossdb.PendingPropagation`` but not yet
+  applied are reported as pending, not as orphans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from typing import Any
+
+from django.apps import apps
+from django.db import models, transaction
+from django.db.models import Count, Max, Min, Q
+from django.db.utils import DatabaseError
+
+from crossdb import routers
+from crossdb.batching import batch_size, chunks
+from crossdb.fields import CrossDBForeignKey
+
+# A page of integer keys spanning at most this many times its size is probed by range.
+DENSE_SPAN = 2
+_INTEGER_FIELDS = (models.IntegerField, models.AutoField)
+
+
+class VerificationError(Exception):
+    """Verification could not run (an unknown label, alias or partition)."""
+
+
+def link_label(field: CrossDBForeignKey) -> str:
+    return f"{field.model._meta.label}.{field.name}"
+
+
+def all_links() -> list[CrossDBForeignKey]:
+    """Every cross-database field of every installed model, in a stable order."""
+    found = [
+        field
+        for model in apps.get_models()
+        for field in model._meta.local_fields
+        if isinstance(field, CrossDBForeignKey)
+    ]
+    return sorted(found, key=link_label)
+
+
+def select_links(
+    labels: Sequence[str] = (), database: str | None = None
+) -> list[CrossDBForeignKey]:
+    """
+    The links named by ``labels`` (``app_label``, ``app_label.Model`` or
+    ``app_label.Model.field``; none means all), stored in ``database`` if given.
+    """
+    from django.db import connections
+
+    if database is not None and database not in connections.settings:
+        raise VerificationError(f"Unknown database {database!r}.")
+    links = all_links()
+    if labels:
+        chosen: dict[str, CrossDBForeignKey] = {}
+        for label in labels:
+            matched = [link for link in links if _matches(link, label)]
+            if not matched:
+                raise VerificationError(
+                    f"{label!r} names no cross-database link. Use app_label, "
+                    f"app_label.Model or app_label.Model.field; links: "
+                    f"{', '.join(link_label(link) for link in links) or 'none'}."
+                )
+            chosen.update((link_label(link), link) for link in matched)
+        links = [chosen[key] for key in sorted(chosen)]
+    if database is not None:
+        links = [link for link in links if routers.source_db_for_read(link) == database]
+    return links
+
+
+def _matches(link: CrossDBForeignKey, label: str) -> bool:
+    parts = label.split(".")
+    opts = link.model._meta
+    if len(parts) == 1:
+        return bool(opts.app_label == parts[0])
+    same_model = opts.app_label == parts[0] and opts.model_name == parts[1].lower()
+    if len(parts) == 2:
+        return bool(same_model)
+    return bool(same_model and len(parts) == 3 and link.name == parts[2])
+
+
+@dataclass
+class LinkResult:
+    field: CrossDBForeignKey
+    database: str
+    target_database: str
+    checked: int = 0
+    orphans: int = 0
+    sample: list[Any] = dataclass_field(default_factory=list)
+    pending: int = 0
+    complete: bool = True
+    repairable_keys: list[Any] = dataclass_field(default_factory=list)
+    repaired: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.field.model._meta.label,
+            "field": self.field.name,
+            "database": self.database,
+            "target": self.field.remote_field.model._meta.label,
+            "target_database": self.target_database,
+            "checked": self.checked,
+            "orphans": self.orphans,
+            "pending": self.pending,
+            "sample": [_json_value(key) for key in self.sample],
+        }
+
+
+def _json_value(value: Any) -> Any:
+    return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
+
+
+@dataclass
+class Partition:
+    """Part ``index`` (0-based) of ``count`` disjoint key ranges."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Partition:
+        try:
+            index_text, count_text = text.split("/")
+            index, count = int(index_text), int(count_text)
+        except ValueError:
+            raise VerificationError(f"--partition takes K/N, e.g. 0/4, not {text!r}.") from None
+        if count < 1 or not 0 <= index < count:
+            raise VerificationError(
+                f"--partition {text}: K must be 0 to N-1 and N at least 1 (e.g. 0/4 ... 3/4)."
+            )
+        return cls(index, count)
+
+
+class Verifier:
+    """Checks one link; see the module docstring for how."""
+
+    def __init__(
+        self,
+        field: CrossDBForeignKey,
+        *,
+        batch_size: int = 1000,
+        sample: int = 10,
+        partition: Partition | None = None,
+        max_rows: int | None = None,
+        collect_limit: int = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.field = field
+        self.batch_size = batch_size
+        self.sample = sample
+        self.partition = partition
+        self.max_rows = max_rows
+        # Keep the keys of up to this many orphan rows, for a repair.
+        self.collect_limit = collect_limit
+        self.progress = progress
+        self.source_db = routers.source_db_for_read(field)
+        self.target_db = routers.target_db_for_read(field)
+        self.key_name = field.target_field.attname
+
+    # Source side ---------------------------------------------------------------
+
+    def source_rows(self) -> models.QuerySet[Any]:
+        field = self.field
+        queryset = field.model._base_manager.using(self.source_db).filter(
+            **{f"{field.attname}__isnull": False}
+        )
+        if self.partition is not None and self.partition.count > 1:
+            queryset = queryset.filter(self._partition_q(queryset))
+        return queryset  # type: ignore[no-any-return]
+
+    def estimated_total(self) -> int:
+        return int(self.source_rows().count())
+
+    def _partition_q(self, queryset: models.QuerySet[Any]) -> Q:
+        assert self.partition is not None
+        attname = self.field.attname
+        index, count = self.partition.index, self.partition.count
+        if isinstance(self.field.target_field, _INTEGER_FIELDS):
+            bounds = queryset.aggregate(low=Min(attname), high=Max(attname))
+            if bounds["low"] is None:
+                return Q(pk__in=[])
+            low, high = bounds["low"], bounds["high"]
+            width = (high - low) // count + 1
+            start = low + index * width
+            return Q(**{f"{attname}__gte": start, f"{attname}__lt": start + width})
+        # Other keys: split the sorted distinct keys into N runs of equal length.
+        keys = queryset.order_by(attname).values_list(attname, flat=True).distinct()
+        distinct = keys.count()
+        start_at, end_at = index * distinct // count, (index + 1) * distinct // count
+        if start_at >= end_at:
+            return Q(pk__in=[])
+        condition = Q(**{f"{attname}__gte": keys[start_at]})
+        if end_at < distinct:
+            condition &= Q(**{f"{attname}__lt": keys[end_at]})
+        return condition
+
+    def pages(self) -> Iterator[list[tuple[Any, int]]]:
+        """``[(key, rows holding it), ...]`` in key order, one page at a time."""
+        attname = self.field.attname
+        rows = self.source_rows()
+        last: Any = None
+        while True:
+            page_rows = rows if last is None else rows.filter(**{f"{attname}__gt": last})
+            page = list(
+                page_rows.order_by(attname)
+                .values_list(attname)
+                .annotate(rows=Count("pk"))
+                .values_list(attname, "rows")[: self.batch_size]
+            )
+            if not page:
+                return
+            yield page
+            last = page[-1][0]
+            if len(page) < self.batch_size:
+                return
+
+    # Target side ---------------------------------------------------------------
+
+    def existing(self, keys: Sequence[Any]) -> set[Any]:
+        """The keys among ``keys`` that exist in the target's database."""
+        if not keys:
+            return set()
+        target = self.field.remote_field.model._base_manager.using(self.target_db)
+        key = self.key_name
+        if isinstance(self.field.target_field, _INTEGER_FIELDS):
+            first, last = min(keys), max(keys)
+            if last - first + 1 <= DENSE_SPAN * len(keys):
+                found = target.filter(**{f"{key}__gte": first, f"{key}__lte": last})
+                return set(found.values_list(key, flat=True)) & set(keys)
+        found_keys: set[Any] = set()
+        for chunk in chunks(list(keys), batch_size(self.target_db)):
+            found_keys.update(target.filter(**{f"{key}__in": chunk}).values_list(key, flat=True))
+        return found_keys
+
+    def pending_keys(self) -> set[Any]:
+        """Keys whose deletion is recorded but not yet propagated to this link."""
+        from crossdb.models import PendingPropagation
+
+        to_python = self.field.target_field.to_python
+        try:
+            rows = PendingPropagation.objects.using(self.target_db).filter(
+                source_model=self.field.model._meta.label, source_field=self.field.name
+            )
+            return {to_python(key) for row in rows for key in row.keys}
+        except DatabaseError:
+            # The crossdb table is not migrated there (check crossdb.E008 says so).
+            return set()
+
+    # The scan --------------------------------------------------------------------
+
+    def run(self) -> LinkResult:
+        result = LinkResult(self.field, self.source_db, self.target_db)
+        pending = self.pending_keys()
+        for page in self.pages():
+            counts = dict(page)
+            missing = [key for key in counts if key not in self.existing(list(counts))]
+            if missing:
+                # Re-check: a target created since the first probe is not an orphan.
+                missing = [key for key in missing if key not in self.existing(missing)]
+            result.checked += sum(counts.values())
+            for key in missing:
+                if key in pending:
+                    result.pending += counts[key]
+                    continue
+                result.orphans += counts[key]
+                if len(result.sample) < self.sample:
+                    result.sample.append(key)
+                # Past the limit the repair is refused anyway: stop holding keys.
+                if result.orphans <= self.collect_limit:
+                    result.repairable_keys.append(key)
+            if self.progress is not None:
+                self.progress(result.checked)
+            if self.max_rows is not None and result.checked >= self.max_rows:
+                result.complete = False
+                break
+        return result
+
+    # Repairs -----------------------------------------------------------------------
+
+    def repair(self, keys: Iterable[Any], mode: str) -> int:
+        """
+        Set to NULL (``"set-null"``) or delete (``"delete"``, through the ORM so
+        the source database's own cascades run) the rows referring to ``keys``,
+        in batches, each in a transaction that re-checks the targets first.
+        """
+        if mode not in ("set-null", "delete"):
+            raise VerificationError(f"Unknown repair {mode!r}: use set-null or delete.")
+        if mode == "set-null" and not self.field.null:
+            raise VerificationError(
+                f"{link_label(self.field)} is not nullable: --fix set-null cannot repair it."
+            )
+        changed = 0
+        manager = self.field.model._base_manager.using(self.source_db)
+        for chunk in chunks(list(keys), min(self.batch_size, batch_size(self.source_db) or 1000)):
+            with transaction.atomic(using=self.source_db):
+                alive = self.existing(chunk)
+                dangling = [key for key in chunk if key not in alive]
+                if not dangling:
+                    continue
+                rows = manager.filter(**{f"{self.field.attname}__in": dangling})
+                if mode == "set-null":
+                    changed += rows.update(**{self.field.attname: None})
+                else:
+                    changed += rows.delete()[0]
+        return changed
+
+
+def pending_propagations() -> list[dict[str, Any]]:
+    """One entry per link and database with deletions still to propagate."""
+    from django.db import connections
+
+    from crossdb.models import PendingPropagation
+
+    found: list[dict[str, Any]] = []
+    for alias in connections:
+        try:
+            rows = list(PendingPropagation.objects.using(alias).order_by("id"))
+        except DatabaseError:
+            continue  # not migrated on this database
+        grouped: dict[tuple[str, str], list[Any]] = {}
+        for row in rows:
+            grouped.setdefault(
+                (f"{row.source_model}.{row.source_field}", row.target_model), []
+            ).append(row)
+        for (link, target), group in grouped.items():
+            found.append(
+                {
+                    "database": alias,
+                    "link": link,
+                    "target": target,
+                    "rows": len(group),
+                    "keys": sum(len(row.keys) for row in group),
+                    "oldest": group[0].created_at.isoformat(),
+                }
+            )
+    return found
