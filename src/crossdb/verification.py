@@ -275,7 +275,8 @@ class Verifier:
         pending = self.pending_keys()
         for page in self.pages():
             counts = dict(page)
-            missing = [key for key in counts if key not in self.existing(list(counts))]
+            found = self.existing(list(counts))
+            missing = [key for key in counts if key not in found]
             if missing:
                 # Re-check: a target created since the first probe is not an orphan.
                 missing = [key for key in missing if key not in self.existing(missing)]

@@ -1,0 +1,305 @@
+"""The verification engine, manage.py verify_links and the database check."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from contextlib import ExitStack
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import checks
+from django.db import connections
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from crossdb.verification import Partition, Verifier, select_links
+from tests.hr.models import Employee, Order
+from tests.helpers import assert_num_queries_per_db, run_command
+from tests.integrity.models import Account, Membership, MembershipNote
+from tests.people.models import CodeTarget, UUIDTarget
+
+pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
+
+
+def employees_with_orphans(good: int, orphan_keys: list[int]) -> list[User]:
+    User.objects.bulk_create(User(username=f"v{i}") for i in range(good))
+    users = list(User.objects.order_by("pk"))
+    Employee.objects.bulk_create(Employee(user_id=u.pk, name=u.username) for u in users)
+    Employee.objects.bulk_create(Employee(user_id=k, name=f"orphan{k}") for k in orphan_keys)
+    return users
+
+
+def verify(*labels: str, **options):
+    result = run_command("verify_links", *labels, format="json", **options)
+    return result, json.loads(result.stdout) if result.stdout.strip().startswith("{") else None
+
+
+class TestReport:
+    def test_json_document(self):
+        employees_with_orphans(5, [900001, 900001, 900002])
+
+        result, document = verify("hr.Employee", "hr.Badge")
+
+        assert result.exit_code == 1
+        assert document == {
+            "total_orphans": 3,
+            "links": [
+                {
+                    "model": "hr.Badge", "field": "user", "database": "employee",
+                    "target": "auth.User", "target_database": "default",
+                    "checked": 0, "orphans": 0, "pending": 0, "sample": [],
+                },
+                {
+                    "model": "hr.Employee", "field": "user", "database": "employee",
+                    "target": "auth.User", "target_database": "default",
+                    "checked": 8, "orphans": 3, "pending": 0, "sample": [900001, 900002],
+                },
+            ],
+            "pending_propagations": [],
+        }
+
+    def test_every_selected_link_appears_and_clean_exits_zero(self):
+        result, document = verify("hr")
+        assert result.exit_code == 0
+        assert [f"{link['model']}.{link['field']}" for link in document["links"]] == [
+            "hr.Badge.user", "hr.Employee.user", "hr.Order.big", "hr.Order.buyer",
+            "hr.Order.code", "hr.Order.slug_target", "hr.Order.uuid_target",
+        ]
+
+    def test_character_uuid_and_to_field_keys(self):
+        missing = uuid.UUID("12345678-1234-5678-1234-567812345678")
+        kept = UUIDTarget.objects.create(name="u")
+        CodeTarget.objects.create(code="C-1", name="c")
+        Order.objects.create(uuid_target_id=missing, code_id="C-404", slug_target_id="gone")
+        Order.objects.create(uuid_target=kept, code_id="C-1")
+
+        _, document = verify("hr.Order")
+
+        by_field = {link["field"]: link for link in document["links"]}
+        assert by_field["uuid_target"]["sample"] == [str(missing)]
+        assert by_field["code"]["sample"] == ["C-404"]
+        assert by_field["slug_target"]["sample"] == ["gone"]
+        assert document["total_orphans"] == 3
+
+    def test_text_output(self):
+        employees_with_orphans(2, [900001])
+        result = run_command("verify_links", "hr.Employee")
+        assert result.exit_code == 1
+        assert "hr.Employee.user -> auth.User  (employee -> default)" in result.stdout
+        assert "sample: 900001" in result.stdout
+        assert result.stdout.strip().endswith(
+            "1 link(s) checked, 3 reference(s), 1 orphan(s) in 1 link(s)."
+        )
+        assert run_command("verify_links", "hr.Employee", verbosity=0).stdout == ""
+
+    def test_sample_size(self):
+        employees_with_orphans(0, [900001, 900002, 900003])
+        _, document = verify("hr.Employee", sample=2)
+        assert document["links"][0]["sample"] == [900001, 900002]
+
+
+class TestUsageErrors:
+    @pytest.mark.parametrize(
+        ("args", "options", "message"),
+        [
+            (["nope"], {}, "'nope' names no cross-database link"),
+            (["hr.Employee.nope"], {}, "'hr.Employee.nope' names no cross-database link"),
+            ([], {"database": "archive"}, "Unknown database 'archive'"),
+            ([], {"dry_run": True}, "--dry-run only makes sense with --fix"),
+            (["hr.Employee"], {"fix": "set-null"}, "cannot repair non-nullable links"),
+        ],
+    )
+    def test_exit_status_2(self, args, options, message):
+        result = run_command("verify_links", *args, **options)
+        assert result.exit_code == 2
+        assert message in result.stderr
+
+    def test_bad_partition(self):
+        with pytest.raises(Exception, match="K must be 0 to N-1"):
+            Partition.parse("4/4")
+
+
+class TestScan:
+    def count_queries(self, verifier: Verifier):
+        with ExitStack() as stack:
+            captured = {
+                alias: stack.enter_context(CaptureQueriesContext(connections[alias]))
+                for alias in connections
+            }
+            result = verifier.run()
+        return result, {alias: [q["sql"] for q in c.captured_queries] for alias, c in captured.items()}
+
+    def test_dense_pages_probe_by_range(self):
+        employees_with_orphans(30, [])
+        [link] = select_links(["hr.Employee.user"])
+        result, queries = self.count_queries(Verifier(link, batch_size=10))
+        assert result.checked == 30
+        # 3 full pages and the empty one after them; one pending-propagation read.
+        assert len(queries["employee"]) == 4
+        probes = [sql for sql in queries["default"] if "auth_user" in sql]
+        assert len(probes) == 3
+        assert all(" IN (" not in sql for sql in probes)
+
+    def test_sparse_pages_probe_by_in(self):
+        employees_with_orphans(0, [10, 5000, 90000])
+        [link] = select_links(["hr.Employee.user"])
+        result, queries = self.count_queries(Verifier(link, batch_size=10))
+        probes = [sql for sql in queries["default"] if "auth_user" in sql]
+        assert " IN (" in probes[0]
+        assert result.orphans == 3
+
+    def test_a_target_created_during_the_scan_is_not_reported(self, monkeypatch):
+        employees_with_orphans(0, [900001])
+        [link] = select_links(["hr.Employee.user"])
+        verifier = Verifier(link)
+        first_probe = verifier.existing
+
+        def probe_then_create(keys):
+            found = first_probe(keys)
+            if not User.objects.filter(pk=900001).exists():
+                User.objects.create(pk=900001, username="late")
+            return found
+
+        monkeypatch.setattr(verifier, "existing", probe_then_create)
+        assert verifier.run().orphans == 0
+
+    def test_a_target_created_before_the_repair_keeps_its_references(self):
+        employees_with_orphans(0, [900001])
+        [link] = select_links(["hr.Employee.user"])
+        verifier = Verifier(link, collect_limit=10)
+        result = verifier.run()
+        assert result.repairable_keys == [900001]
+        User.objects.create(pk=900001, username="late")
+
+        assert verifier.repair(result.repairable_keys, "delete") == 0
+        assert Employee.objects.filter(user_id=900001).exists()
+
+    def test_a_read_only_run_writes_nothing(self):
+        employees_with_orphans(5, [900001])
+        with ExitStack() as stack:
+            captured = [
+                stack.enter_context(CaptureQueriesContext(connections[a])) for a in connections
+            ]
+            run_command("verify_links")
+        statements = [q["sql"].split()[0].upper() for c in captured for q in c.captured_queries]
+        assert statements and set(statements) <= {"SELECT"}
+
+
+class TestPartitions:
+    @pytest.mark.parametrize("parts", [1, 3, 4])
+    def test_parts_are_disjoint_and_merge_into_the_whole(self, parts):
+        employees_with_orphans(20, [900001, 900002, 900003, 900004])
+        Order.objects.bulk_create(Order(code_id=f"C-{i:03d}") for i in range(11))
+        whole = verify("hr.Employee", "hr.Order.code", sample=100)[1]
+        merged = {}
+        for index in range(parts):
+            partition = Partition(index, parts)
+            part = verify("hr.Employee", "hr.Order.code", sample=100, partition=partition)[1]
+            for link in part["links"]:
+                into = merged.setdefault(link["field"], {"checked": 0, "orphans": 0, "sample": []})
+                into["checked"] += link["checked"]
+                into["orphans"] += link["orphans"]
+                into["sample"] += link["sample"]
+        for link in whole["links"]:
+            assert merged[link["field"]]["checked"] == link["checked"]
+            assert merged[link["field"]]["orphans"] == link["orphans"]
+            assert sorted(merged[link["field"]]["sample"]) == sorted(link["sample"])
+
+
+class TestRepair:
+    def test_fix_delete_runs_the_source_databases_cascades(self):
+        account = Account.objects.create(name="kept")
+        Membership.objects.create(account=account)
+        orphan = Membership.objects.create(account_id=900001)
+        MembershipNote.objects.create(membership=orphan)
+
+        result = run_command(
+            "verify_links", "integrity.Membership", fix="delete", interactive=False
+        )
+
+        assert result.exit_code == 0, result.stdout + result.stderr
+        assert "Repaired: 1 row(s) deleted (with their cascades)." in result.stdout
+        assert list(Membership.objects.values_list("account_id", flat=True)) == [account.pk]
+        assert not MembershipNote.objects.exists()
+
+    def test_fix_set_null(self):
+        Order.objects.create(big_id=900001)
+        result = run_command("verify_links", "hr.Order.big", fix="set-null", interactive=False)
+        assert result.exit_code == 0
+        assert Order.objects.get().big_id is None
+
+    def test_max_fix_refuses_and_changes_nothing(self):
+        employees_with_orphans(0, [900001, 900002, 900003])
+        result = run_command(
+            "verify_links", "hr.Employee", fix="delete", interactive=False, max_fix=2
+        )
+        assert result.exit_code == 2
+        assert "3 orphaned rows would be deleted" in result.stderr
+        assert Employee.objects.count() == 3
+
+    def test_dry_run_changes_nothing(self):
+        employees_with_orphans(0, [900001])
+        result = run_command("verify_links", "hr.Employee", fix="delete", dry_run=True)
+        assert result.exit_code == 1
+        assert "Dry run: 1 orphaned row(s) would be deleted" in result.stdout
+        assert Employee.objects.count() == 1
+
+    def test_confirmation_declined(self, monkeypatch):
+        employees_with_orphans(0, [900001])
+        monkeypatch.setattr("builtins.input", lambda prompt: "no")
+        result = run_command("verify_links", "hr.Employee", fix="delete")
+        assert result.exit_code == 1
+        assert "Repair cancelled; nothing was changed." in result.stdout
+        assert Employee.objects.count() == 1
+
+
+def test_pending_propagations_are_reported_apart_from_orphans(monkeypatch):
+    monkeypatch.setattr("crossdb.deletion._propagate_after_commit", lambda using, ids: None)
+    account = Account.objects.create(name="acme")
+    Membership.objects.create(account=account)
+    account.delete()
+
+    result, document = verify("integrity.Membership")
+
+    assert result.exit_code == 0
+    assert document["total_orphans"] == 0
+    assert document["links"][0]["pending"] == 1
+    [pending] = document["pending_propagations"]
+    assert {k: pending[k] for k in ("database", "link", "target", "rows", "keys")} == {
+        "database": "default",
+        "link": "integrity.Membership.account",
+        "target": "integrity.Account",
+        "rows": 1,
+        "keys": 1,
+    }
+
+
+class TestDatabaseCheck:
+    def test_warns_per_link_with_orphans(self):
+        employees_with_orphans(3, [900001])
+        [link] = select_links(["hr.Employee.user"])
+        messages = checks.run_checks(databases=["employee"], tags=[checks.Tags.database])
+        assert [m for m in messages if m.id == "crossdb.W003"] == [
+            checks.Warning(
+                "1 reference(s) among 4 references point to auth.User rows missing from "
+                "database 'default'; e.g. 900001.",
+                hint="Run `manage.py verify_links hr.Employee.user` for the full report, and "
+                "add --fix set-null or --fix delete to repair.",
+                obj=link,
+                id="crossdb.W003",
+            )
+        ]
+
+    @override_settings(CROSSDB_CHECK_MAX_ROWS=2)
+    def test_says_when_it_stopped_early(self):
+        employees_with_orphans(0, [900001, 900002, 900003])
+        messages = checks.run_checks(databases=["employee"], tags=[checks.Tags.database])
+        [warning] = [m for m in messages if m.id == "crossdb.W003"]
+        assert "the check stops at CROSSDB_CHECK_MAX_ROWS=2" in warning.msg
+
+    def test_plain_check_reads_no_data(self):
+        employees_with_orphans(1, [900001])
+        # What `manage.py check` runs: no tags, no --database.
+        with assert_num_queries_per_db({}):
+            messages = checks.run_checks()
+        assert [m for m in messages if m.id == "crossdb.W003"] == []
