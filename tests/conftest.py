@@ -1,19 +1,22 @@
+"""
+Session set-up: the real topology's servers are probed before anything runs, and the test
+databases get their stray ``people_autotarget`` tables (see ``helpers.SHADOW_ALIASES``).
+"""
+
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connections
 
+from tests.helpers import SHADOW_ALIASES
 from tests.people.models import AutoTarget
 
-# Databases that hold a stray ``people_autotarget`` table with rows of their own, to catch
-# a queryset compiled as a subquery against the wrong database (which would read them).
-SHADOW_ALIASES = ("employee", "asset")
 
-
-def _probe_postgresql(conf: dict) -> None:
+def _probe_postgresql(conf: dict[str, Any]) -> None:
     import psycopg
 
     psycopg.connect(
@@ -25,7 +28,7 @@ def _probe_postgresql(conf: dict) -> None:
     ).close()
 
 
-def _probe_mysql(conf: dict) -> None:
+def _probe_mysql(conf: dict[str, Any]) -> None:
     import MySQLdb
 
     MySQLdb.connect(
@@ -52,8 +55,8 @@ def unreachable_servers() -> list[str]:
         try:
             probe(conf)
         except Exception as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            problems.append(f"{label} unreachable at {conf['HOST']}:{conf['PORT']} ({first_line})")
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            problems.append(f"{label} unreachable at {conf['HOST']}:{conf['PORT']} ({reason})")
     return problems
 
 
