@@ -41,6 +41,14 @@ def test_each_alias_is_its_own_database():
         assert all(".test-dbs" in name and name.endswith(".sqlite3") for name in names)
 
 
+def test_mariadb_test_database_is_utf8mb4():
+    if connections["employee"].vendor != "mysql":
+        pytest.skip("the employee database is MariaDB in the real topology only")
+    with connections["employee"].cursor() as cursor:
+        cursor.execute("SELECT @@character_set_database, @@collation_database")
+        assert cursor.fetchone() == ("utf8mb4", "utf8mb4_unicode_ci")
+
+
 @pytest.mark.parametrize(("table", "home"), sorted(HOME.items()))
 def test_table_exists_only_in_its_own_database(table, home):
     shadows = set(SHADOW_ALIASES) if table == "people_autotarget" else set()
