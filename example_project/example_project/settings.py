@@ -41,7 +41,8 @@ def env(name: str, default: str) -> str:
 
 
 def sqlite(alias: str) -> dict[str, object]:
-    return {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / f"{alias}.sqlite3"}
+    directory = Path(env("SQLITE_DIR", str(BASE_DIR)))
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": directory / f"{alias}.sqlite3"}
 
 
 def postgres() -> dict[str, object]:

@@ -1,8 +1,10 @@
 """
 Project-wide checks. Per-field checks live on the field (``CrossDBForeignKey.check``).
 
-``check_orphans`` is tagged ``database``: Django runs it only for
-``manage.py check --database ALIAS``, so plain ``check`` never reads data.
+``check_orphans`` is tagged ``database``: Django runs it for
+``manage.py check --database ALIAS`` and ``manage.py migrate --database ALIAS``
+(before migrating), never for plain ``check``. Links whose tables do not exist
+yet, as before a first migrate, are skipped.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import checks
+from django.db import connections
 
 from crossdb.conf import crossdb_settings
 from crossdb.verification import Verifier, link_label, select_links
@@ -21,9 +24,13 @@ def check_orphans(
 ) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
     max_rows = crossdb_settings.CHECK_MAX_ROWS
+    tables: dict[str, set[str]] = {}
     for alias in databases or ():
         for field in select_links(database=alias):
-            result = Verifier(field, max_rows=max_rows).run()
+            verifier = Verifier(field, max_rows=max_rows)
+            if not _tables_exist(verifier, tables):
+                continue
+            result = verifier.run()
             if not result.orphans:
                 continue
             extent = (
@@ -45,3 +52,15 @@ def check_orphans(
                 )
             )
     return messages
+
+
+def _tables_exist(verifier: Verifier, known: dict[str, set[str]]) -> bool:
+    for alias, model in (
+        (verifier.source_db, verifier.field.model),
+        (verifier.target_db, verifier.field.remote_field.model),
+    ):
+        if alias not in known:
+            known[alias] = set(connections[alias].introspection.table_names())
+        if model._meta.db_table not in known[alias]:
+            return False
+    return True

@@ -357,3 +357,34 @@ def pending_propagations() -> list[dict[str, Any]]:
                 }
             )
     return found
+
+
+def merge_reports(parts: Iterable[dict[str, Any]], sample: int = 10) -> dict[str, Any]:
+    """
+    Merge the JSON documents (or their ``links`` lists) of ``--partition`` runs.
+
+    The parts of one link cover disjoint key ranges, so counts add up and the
+    samples are unions (distinct keys, at most ``sample``).
+    """
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    pending: dict[tuple[str, str], dict[str, Any]] = {}
+    for part in parts:
+        links = part.get("links", [part])
+        for link in links:
+            key = (link["model"], link["field"])
+            into = merged.setdefault(
+                key, {**link, "checked": 0, "orphans": 0, "pending": 0, "sample": []}
+            )
+            for count in ("checked", "orphans", "pending"):
+                into[count] += link.get(count, 0)
+            for value in link["sample"]:
+                if value not in into["sample"] and len(into["sample"]) < sample:
+                    into["sample"].append(value)
+        for row in part.get("pending_propagations", ()):
+            pending[(row["database"], row["link"])] = row
+    links = [merged[key] for key in sorted(merged)]
+    return {
+        "total_orphans": sum(link["orphans"] for link in links),
+        "links": links,
+        "pending_propagations": list(pending.values()),
+    }

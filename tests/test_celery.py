@@ -1,0 +1,73 @@
+"""The optional Celery integration, eagerly and through a real Redis broker."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+
+from crossdb.tasks import verify_link_partition, verify_links_in_parallel
+from tests.hr.models import Employee
+from tests.test_verify_links import employees_with_orphans, verify
+
+pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
+
+BROKER = "redis://127.0.0.1:6379/15"
+
+
+def redis_reachable() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def app():
+    app = Celery("crossdb-tests", set_as_current=True)
+    app.conf.update(broker_url=BROKER, result_backend=BROKER, task_always_eager=False)
+    app.set_default()
+    yield app
+    app.close()
+
+
+def test_one_partition_task_returns_the_link_report(app):
+    employees_with_orphans(4, [900001])
+    report = verify_link_partition.apply(args=("hr.Employee.user", 0, 1)).get()
+    assert (report["model"], report["checked"], report["orphans"], report["sample"]) == (
+        "hr.Employee",
+        5,
+        1,
+        [900001],
+    )
+
+
+def test_eager_fan_out_matches_the_command(app):
+    app.conf.task_always_eager = True
+    employees_with_orphans(30, [900001, 900002, 900050])
+
+    report = verify_links_in_parallel(["hr.Employee", "hr.Order"], partitions=3)
+
+    assert report == verify("hr.Employee", "hr.Order")[1]
+
+
+def test_fan_out_through_a_real_broker(app):
+    if not redis_reachable():
+        message = "Redis is not reachable at 127.0.0.1:6379"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: the broker must run)")
+        pytest.skip(f"{message}; start it to run this test")
+    employees_with_orphans(40, [900001, 900002, 900003])
+
+    app.control.purge()  # messages a previous, interrupted run may have left
+    with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=30):
+        report = verify_links_in_parallel(["hr.Employee.user"], partitions=4, timeout=60)
+
+    assert report["total_orphans"] == 3
+    [link] = report["links"]
+    assert (link["checked"], sorted(link["sample"])) == (43, [900001, 900002, 900003])
+    assert Employee.objects.count() == 43
