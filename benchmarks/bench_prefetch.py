@@ -157,7 +157,9 @@ def limits(loaded: int | None) -> None:
         return run
 
     Target = m.Target
-    if settings.TOPOLOGY == "sqlite":
+    if settings.TOPOLOGY == "sqlite" and not hasattr(sqlite3.Connection, "getlimit"):
+        print("  skipped: sqlite3.Connection.getlimit() needs Python 3.11 or later")
+    elif settings.TOPOLOGY == "sqlite":
         # Debian's and Ubuntu's SQLite are built with a limit of 250,000; stock
         # SQLite's default is 32,766, and Django's docs let you lower it per connection.
         for limit in (None, SQLITE_DEFAULT_LIMIT):
@@ -226,7 +228,7 @@ def main() -> None:
             f"{r['A/B']:>7.2f}{r['A/C']:>7.2f}{r['D']:>7.2f}"
         )
     print(f"targets: A/B <= {TARGETS['A/B']}, A/C <= {TARGETS['A/C']}, D <= {TARGETS['D']}")
-    print(f"process ru_maxrss at the end: {common.max_rss_mib():,.0f} MiB")
+    common.finish()
 
 
 if __name__ == "__main__":

@@ -228,6 +228,7 @@ def print_environment(script: str, args: argparse.Namespace) -> None:
         f"{_driver_versions()} | crossdb at {_git_revision()}"
     )
     print(f"command:   {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}")
+    print(f"load:      {load_average()} (other processes share these CPUs)")
     print("databases:")
     for alias in settings.DATABASES:
         print(f"  {alias:8} {database_description(alias)}")
@@ -359,23 +360,31 @@ class Variant:
 
 
 def time_variants(variants: Iterable[Variant], repeat: int) -> dict[str, list[float]]:
-    """Run every variant ``repeat`` times, interleaved; return the wall times.
+    """Run every variant ``repeat`` times, interleaved; return the times.
 
-    ``setup`` and ``check`` are not timed, nor is freeing what ``run`` returned.
+    ``times[key]`` holds wall-clock seconds (time.perf_counter), ``times[key + " cpu"]``
+    this process's CPU seconds (time.process_time: without the database servers' work
+    and without the time other processes took the CPU from it). ``setup`` and
+    ``check`` are not timed, nor is freeing what ``run`` returned.
     """
     variants = list(variants)
-    times: dict[str, list[float]] = {v.key: [] for v in variants}
+    times: dict[str, list[float]] = {}
+    for v in variants:
+        times[v.key], times[f"{v.key} cpu"] = [], []
     for _ in range(repeat):
         for variant in variants:
             if variant.setup is not None:
                 variant.setup()
             gc.collect()
+            cpu_began = time.process_time()
             began = time.perf_counter()
             result = variant.run()
             elapsed = time.perf_counter() - began
+            cpu = time.process_time() - cpu_began
             if variant.check is not None:
                 variant.check(result)
             times[variant.key].append(elapsed)
+            times[f"{variant.key} cpu"].append(cpu)
             del result
     return times
 
@@ -392,10 +401,13 @@ def print_times(
 ) -> dict[str, float]:
     """One line per variant: median, min, max, then its ``notes``; return the medians."""
     medians = {key: median(values) for key, values in times.items()}
-    print(f"{'':3}{'variant':38}{'median':>11} {'min':>11} {'max':>11}  {titles}")
+    print(f"{'':3}{'variant':36}{'median':>11} {'min':>11} {'max':>11} {'cpu':>11}  {titles}")
     for variant in variants:
         t = times[variant.key]
-        cells = [f"{ms(value):>11}" for value in (medians[variant.key], min(t), max(t))]
+        cells = [
+            f"{ms(value):>11}"
+            for value in (medians[variant.key], min(t), max(t), medians[f"{variant.key} cpu"])
+        ]
         print(
             f"{variant.key:3}{variant.label:38}{' '.join(cells)}  {'  '.join(notes[variant.key])}"
         )
@@ -446,9 +458,18 @@ def peak_memory(run: Callable[[], Any]) -> int:
     return peak
 
 
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def max_rss_mib() -> float:
     # ru_maxrss is in KiB on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def finish() -> None:
+    print(f"process ru_maxrss at the end: {max_rss_mib():,.0f} MiB")
+    print(f"load at the end: {load_average()}")
 
 
 def print_profile(run: Callable[[], Any], title: str, lines: int = 30) -> None:
