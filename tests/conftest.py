@@ -1,6 +1,8 @@
 """
-Session set-up: the real topology's servers are probed before anything runs, and the test
-databases get their stray ``people_autotarget`` tables (see ``helpers.SHADOW_ALIASES``).
+Session set-up: the real topology's servers are probed before anything runs.
+
+The stray ``people_autotarget`` tables in ``employee`` and ``asset`` (``helpers.SHADOW_ALIASES``)
+are migrated there by ``tests.routers.ShadowTableRouter``.
 """
 
 from __future__ import annotations
@@ -10,10 +12,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connections
-
-from tests.helpers import SHADOW_ALIASES
-from tests.people.models import AutoTarget
 
 
 def _probe_postgresql(conf: dict[str, Any]) -> None:
@@ -74,12 +72,3 @@ def pytest_collection(session: pytest.Session) -> None:
         f"REAL TOPOLOGY SKIPPED: {'; '.join(problems)}. Start the servers to run it.",
         returncode=0,
     )
-
-
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        for alias in SHADOW_ALIASES:
-            with connections[alias].schema_editor() as editor:
-                editor.create_model(AutoTarget)
-    yield

@@ -71,7 +71,7 @@ if TOPOLOGY == "real":
 else:
     DATABASES = {alias: sqlite_database(alias) for alias in ("default", "employee", "asset")}
 
-DATABASE_ROUTERS = ["crossdb.routers.CrossDBRouter"]
+DATABASE_ROUTERS = ["tests.routers.ShadowTableRouter", "crossdb.routers.CrossDBRouter"]
 CROSSDB_ROUTES = {
     "hr": "employee",
     "inventory": "asset",

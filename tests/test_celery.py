@@ -6,10 +6,10 @@ import os
 import socket
 
 import pytest
-from celery import Celery
+from celery import Celery, shared_task
 from celery.contrib.testing.worker import start_worker
 
-from crossdb.tasks import verify_link_partition, verify_links_in_parallel
+from crossdb.tasks import start_verification, verify_link_partition, verify_links_in_parallel
 from tests.hr.models import Employee
 from tests.test_verify_links import employees_with_orphans, verify
 
@@ -71,3 +71,35 @@ def test_fan_out_through_a_real_broker(app):
     [link] = report["links"]
     assert (link["checked"], sorted(link["sample"])) == (43, [900001, 900002, 900003])
     assert Employee.objects.count() == 43
+
+
+@shared_task(name="tests.remember_report")
+def remember_report(report):
+    REPORTS.append(report)
+    return report["total_orphans"]
+
+
+REPORTS: list[dict] = []
+
+
+def test_beat_entry_point_runs_the_chord_and_the_callback(app):
+    if not redis_reachable():
+        message = "Redis is not reachable at 127.0.0.1:6379"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: the broker must run)")
+        pytest.skip(f"{message}; start it to run this test")
+    employees_with_orphans(10, [900001])
+    REPORTS.clear()
+    app.control.purge()
+    with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=30):
+        chord_id = start_verification.apply(
+            kwargs={
+                "labels": ["hr.Employee.user"],
+                "partitions": 2,
+                "callback": "tests.remember_report",
+            }
+        ).get()
+        app.AsyncResult(chord_id).get(timeout=60)
+    [report] = REPORTS
+    assert report["total_orphans"] == 1
+    assert report["links"][0]["checked"] == 11

@@ -129,7 +129,7 @@ def test_explicit_database_overrides_the_router():
 
 @isolate_apps("tests.hr")
 def test_unknown_database_is_a_clear_error_on_access():
-    class Pinned(models.Model):  # noqa: DJ008
+    class Pinned(models.Model):
         target = CrossDBForeignKey(AutoTarget, models.CASCADE, database="nope")
 
         class Meta:

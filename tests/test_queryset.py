@@ -8,8 +8,8 @@ from django.db.models import Q
 from django.test.utils import override_settings
 
 from crossdb import CrossDatabaseJoinError, CrossDBQuerySet, TooManyKeys
-from tests.hr.models import Employee
 from tests.helpers import assert_num_queries_per_db
+from tests.hr.models import Employee
 from tests.integrity.models import Account, Membership
 from tests.inventory.models import Asset
 

@@ -13,8 +13,8 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from crossdb.verification import Partition, Verifier, select_links
-from tests.hr.models import Employee, Order
 from tests.helpers import assert_num_queries_per_db, run_command
+from tests.hr.models import Employee, Order
 from tests.integrity.models import Account, Membership, MembershipNote
 from tests.people.models import CodeTarget, UUIDTarget
 
@@ -45,14 +45,26 @@ class TestReport:
             "total_orphans": 3,
             "links": [
                 {
-                    "model": "hr.Badge", "field": "user", "database": "employee",
-                    "target": "auth.User", "target_database": "default",
-                    "checked": 0, "orphans": 0, "pending": 0, "sample": [],
+                    "model": "hr.Badge",
+                    "field": "user",
+                    "database": "employee",
+                    "target": "auth.User",
+                    "target_database": "default",
+                    "checked": 0,
+                    "orphans": 0,
+                    "pending": 0,
+                    "sample": [],
                 },
                 {
-                    "model": "hr.Employee", "field": "user", "database": "employee",
-                    "target": "auth.User", "target_database": "default",
-                    "checked": 8, "orphans": 3, "pending": 0, "sample": [900001, 900002],
+                    "model": "hr.Employee",
+                    "field": "user",
+                    "database": "employee",
+                    "target": "auth.User",
+                    "target_database": "default",
+                    "checked": 8,
+                    "orphans": 3,
+                    "pending": 0,
+                    "sample": [900001, 900002],
                 },
             ],
             "pending_propagations": [],
@@ -62,8 +74,13 @@ class TestReport:
         result, document = verify("hr")
         assert result.exit_code == 0
         assert [f"{link['model']}.{link['field']}" for link in document["links"]] == [
-            "hr.Badge.user", "hr.Employee.user", "hr.Order.big", "hr.Order.buyer",
-            "hr.Order.code", "hr.Order.slug_target", "hr.Order.uuid_target",
+            "hr.Badge.user",
+            "hr.Employee.user",
+            "hr.Order.big",
+            "hr.Order.buyer",
+            "hr.Order.code",
+            "hr.Order.slug_target",
+            "hr.Order.uuid_target",
         ]
 
     def test_character_uuid_and_to_field_keys(self):
@@ -127,7 +144,9 @@ class TestScan:
                 for alias in connections
             }
             result = verifier.run()
-        return result, {alias: [q["sql"] for q in c.captured_queries] for alias, c in captured.items()}
+        return result, {
+            alias: [q["sql"] for q in c.captured_queries] for alias, c in captured.items()
+        }
 
     def test_dense_pages_probe_by_range(self):
         employees_with_orphans(30, [])

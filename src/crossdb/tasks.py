@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from celery import group, shared_task
+from celery import chord, group, shared_task, signature
 
 from crossdb.verification import (
     Partition,
@@ -35,6 +35,58 @@ def verify_link_partition(
     return verifier.run().as_dict()
 
 
+@shared_task(name="crossdb.merge_reports")
+def merge_partition_reports(parts: list[dict[str, Any]], sample: int = 10) -> dict[str, Any]:
+    """Merge partition reports into ``verify_links --format json``'s document."""
+    report = merge_reports(parts, sample)
+    labels = {f"{link['model']}.{link['field']}" for link in report["links"]}
+    report["pending_propagations"] = [
+        row for row in pending_propagations() if row["link"] in labels
+    ]
+    return report
+
+
+def verification_chord(
+    labels: Sequence[str] = (),
+    *,
+    partitions: int = 4,
+    database: str | None = None,
+    batch_size: int = 1000,
+    sample: int = 10,
+) -> Any:
+    """
+    A Celery chord verifying the selected links, ``partitions`` tasks per link,
+    whose callback ``crossdb.merge_reports`` returns the merged document. Chain
+    your own task to it to act on the report without waiting in a task::
+
+        (verification_chord(partitions=8) | alert_ops.s()).apply_async()
+    """
+    links = select_links(labels, database)
+    header = [
+        verify_link_partition.s(link_label(link), index, partitions, batch_size, sample)
+        for link in links
+        for index in range(partitions)
+    ]
+    return chord(header, merge_partition_reports.s(sample=sample))
+
+
+@shared_task(name="crossdb.start_verification")
+def start_verification(
+    labels: Sequence[str] = (),
+    partitions: int = 4,
+    database: str | None = None,
+    callback: str | None = None,
+) -> str:
+    """
+    For Celery beat: start a verification without waiting for it. ``callback``
+    names a task that receives the merged report. Returns the chord's id.
+    """
+    job = verification_chord(labels, partitions=partitions, database=database)
+    if callback:
+        job = job | signature(callback)
+    return str(job.apply_async().id)
+
+
 def verify_links_in_parallel(
     labels: Sequence[str] = (),
     *,
@@ -47,6 +99,9 @@ def verify_links_in_parallel(
     """
     Verify the selected links on a Celery cluster, ``partitions`` tasks per link,
     and merge the results into ``verify_links --format json``'s document.
+
+    It waits for the results, so call it from a command or a script, not from
+    inside a task (Celery forbids that): there, use ``verification_chord()``.
     """
     links = select_links(labels, database)
     job = group(
