@@ -3,46 +3,19 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
-from django.test.utils import CaptureQueriesContext
+
+# Public since crossdb.testing; kept importable from here for the existing tests.
+from crossdb.testing import assert_num_queries_per_db as assert_num_queries_per_db
 
 # Databases where conftest.py creates a stray ``people_autotarget`` table (AutoTarget lives in
 # ``default``): rows put there catch a queryset compiled against the wrong database.
 SHADOW_ALIASES = ("employee", "asset")
-
-
-@contextmanager
-def assert_num_queries_per_db(expected: Mapping[str, int]) -> Iterator[None]:
-    """
-    Assert how many queries the block runs on each database alias.
-
-    Every alias not named in ``expected`` must see no query at all::
-
-        with assert_num_queries_per_db({"default": 1}):
-            employee.user
-    """
-    unknown = set(expected) - set(connections)
-    assert not unknown, f"unknown aliases: {sorted(unknown)}"
-    with ExitStack() as stack:
-        captured = {
-            alias: stack.enter_context(CaptureQueriesContext(connections[alias]))
-            for alias in connections
-        }
-        yield
-    got = {alias: len(context.captured_queries) for alias, context in captured.items()}
-    wanted = {alias: expected.get(alias, 0) for alias in connections}
-    if got != wanted:
-        lines = [f"queries per database: expected {wanted}, got {got}"]
-        for alias, context in captured.items():
-            lines += [f"  [{alias}] {query['sql']}" for query in context.captured_queries]
-        raise AssertionError("\n".join(lines))
 
 
 def table_names(alias: str) -> set[str]:
