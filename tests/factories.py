@@ -1,27 +1,21 @@
 """
-factory-boy factories that know their database.
+factory-boy factories that know their database (``crossdb.factories``).
 
 Each factory saves through ``router.db_for_write`` of its model, so rows land in
-the database the router assigns, and a SubFactory creates the target in *its*
+the database the router assigns, and a CrossDBSubFactory creates the target in *its*
 database before the source row gets the key.
 """
 
 import factory
 from django.contrib.auth import get_user_model
-from django.db import router
 
+from crossdb.factories import CrossDBModelFactory, CrossDBSubFactory
 from tests.hr.models import Badge, Employee, Order
 from tests.inventory.models import Asset, Label
 from tests.people.models import AutoTarget, BigTarget, CodeTarget, SlugTarget, UUIDTarget
 
-
-class RoutedFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        abstract = True
-
-    @classmethod
-    def _get_manager(cls, model_class):
-        return super()._get_manager(model_class).db_manager(router.db_for_write(model_class))
+# The name the tests used before crossdb.factories existed.
+RoutedFactory = CrossDBModelFactory
 
 
 class UserFactory(RoutedFactory):
@@ -53,7 +47,7 @@ class EmployeeFactory(RoutedFactory):
     class Meta:
         model = Employee
 
-    user = factory.SubFactory(UserFactory)
+    user = CrossDBSubFactory(UserFactory)
     name = factory.Sequence(lambda n: f"employee{n}")
     status = Employee.STATUS.active
 
@@ -62,15 +56,15 @@ class OrderFactory(RoutedFactory):
     class Meta:
         model = Order
 
-    buyer = factory.SubFactory(AutoTargetFactory)
+    buyer = CrossDBSubFactory(AutoTargetFactory)
     note = factory.Sequence(lambda n: f"order{n}")
 
     class Params:
         every_target = factory.Trait(
-            big=factory.SubFactory(BigTargetFactory),
-            uuid_target=factory.SubFactory(UUIDTargetFactory),
-            code=factory.SubFactory(CodeTargetFactory),
-            slug_target=factory.SubFactory(SlugTargetFactory),
+            big=CrossDBSubFactory(BigTargetFactory),
+            uuid_target=CrossDBSubFactory(UUIDTargetFactory),
+            code=CrossDBSubFactory(CodeTargetFactory),
+            slug_target=CrossDBSubFactory(SlugTargetFactory),
         )
 
 
@@ -78,7 +72,7 @@ class BadgeFactory(RoutedFactory):
     class Meta:
         model = Badge
 
-    user = factory.SubFactory(UserFactory)
+    user = CrossDBSubFactory(UserFactory)
     title = factory.Sequence(lambda n: f"badge{n}")
 
 
@@ -87,7 +81,7 @@ class AssetFactory(RoutedFactory):
         model = Asset
 
     name = factory.Sequence(lambda n: f"asset{n}")
-    owner = factory.SubFactory(EmployeeFactory)
+    owner = CrossDBSubFactory(EmployeeFactory)
     status = Asset.STATUS.in_use
 
 
