@@ -71,6 +71,19 @@ if TOPOLOGY == "real":
 else:
     DATABASES = {alias: sqlite_database(alias) for alias in ("default", "employee", "asset")}
 
+if os.environ.get("CROSSDB_TEST_BROKEN_TARGET"):
+    # A test's way to make the users' database unreachable for a subprocess.
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ["CROSSDB_TEST_BROKEN_TARGET"],
+        "TEST": {"NAME": os.environ["CROSSDB_TEST_BROKEN_TARGET"]},
+    }
+
+if os.environ.get("CROSSDB_TEST_USE_TEST_DATABASES"):
+    # For manage.py commands run in a subprocess by a test: use the test session's databases.
+    for _conf in DATABASES.values():
+        _conf["NAME"] = _conf["TEST"]["NAME"]
+
 DATABASE_ROUTERS = ["tests.routers.ShadowTableRouter", "crossdb.routers.CrossDBRouter"]
 CROSSDB_ROUTES = {
     "hr": "employee",

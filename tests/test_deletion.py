@@ -447,3 +447,50 @@ class TestModelForm:
             "Select a valid choice. That choice is not one of the available choices."
         ]
         assert not Employee.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (Subscription, -1),  # SET_DEFAULT
+        (Archive, -1),  # SET(-1)
+        (Alert, "fallback"),  # SET(callable)
+        (Watch, "kept"),  # DO_NOTHING
+    ],
+)
+def test_every_set_policy_through_queryset_delete(model, expected):
+    fallback = Account.objects.create(name="fallback")
+    doomed = [Account.objects.create(name=f"doomed{i}") for i in range(3)]
+    keys = [a.pk for a in doomed]
+    for account in doomed:
+        model.objects.create(account=account)
+
+    Account.objects.filter(name__startswith="doomed").delete()
+
+    values = sorted(model.objects.values_list("account_id", flat=True))
+    if expected == "fallback":
+        assert values == [fallback.pk] * 3
+    elif expected == "kept":
+        assert values == sorted(keys)
+    else:
+        assert values == [expected] * 3
+    assert all_pending() == []
+
+
+def test_set_null_through_queryset_delete():
+    bigs = [BigTarget.objects.create(name=f"b{i}") for i in range(3)]
+    for big in bigs:
+        Order.objects.create(big=big)
+
+    BigTarget.objects.all().delete()
+
+    assert list(Order.objects.values_list("big_id", flat=True)) == [None] * 3
+
+
+def test_restrict_through_queryset_delete():
+    account = Account.objects.create(name="acme")
+    Ledger.objects.create(account=account)
+
+    with pytest.raises(RestrictedError):
+        Account.objects.all().delete()
+    assert Account.objects.count() == 1

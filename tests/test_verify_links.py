@@ -322,3 +322,80 @@ class TestDatabaseCheck:
         with assert_num_queries_per_db({}):
             messages = checks.run_checks()
         assert [m for m in messages if m.id == "crossdb.W003"] == []
+
+
+class TestSubprocess:
+    """Exit statuses as a scheduler sees them: manage.py in its own process."""
+
+    @staticmethod
+    def run(*args: str):
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parent.parent
+        env = {**os.environ, "CROSSDB_TEST_USE_TEST_DATABASES": "1", "PYTHONPATH": str(root)}
+        return subprocess.run(
+            [sys.executable, "-m", "django", "verify_links", "--settings=tests.settings", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def test_exit_statuses(self):
+        employees_with_orphans(3, [])
+        clean = self.run("hr.Employee")
+        assert (clean.returncode, clean.stdout.strip().splitlines()[-1]) == (
+            0,
+            "1 link(s) checked, 3 reference(s), 0 orphan(s) in 0 link(s).",
+        ), clean.stderr
+
+        Employee.objects.create(user_id=900001, name="orphan")
+        found = self.run("hr.Employee", "--format", "json")
+        assert found.returncode == 1, found.stderr
+        assert json.loads(found.stdout)["total_orphans"] == 1
+
+        unknown = self.run("hr.Nope")
+        assert unknown.returncode == 2
+        assert "'hr.Nope' names no cross-database link" in unknown.stderr
+
+        bad_option = self.run("--partition", "9/4")
+        assert bad_option.returncode == 2
+        assert "K must be 0 to N-1" in bad_option.stderr
+
+    def test_an_unreachable_database_exits_2_without_a_clean_result(self, tmp_path):
+        import os
+
+        employees_with_orphans(3, [])
+        os.environ["CROSSDB_TEST_BROKEN_TARGET"] = str(tmp_path / "missing" / "db.sqlite3")
+        try:
+            result = self.run("hr.Employee", "--format", "json")
+        finally:
+            del os.environ["CROSSDB_TEST_BROKEN_TARGET"]
+        assert result.returncode == 2
+        assert result.stdout == ""
+        assert "Could not verify hr.Employee.user" in result.stderr
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    import io
+
+    employees_with_orphans(5, [])
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stderr", Terminal())
+    stderr = Terminal()
+    from django.core.management import call_command
+
+    call_command("verify_links", "hr.Employee", stdout=io.StringIO(), stderr=stderr)
+    assert "\rhr.Employee.user: 5/5 rows (" in stderr.getvalue()
+    quiet = io.StringIO()
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    call_command("verify_links", "hr.Employee", stdout=io.StringIO(), stderr=quiet)
+    assert quiet.getvalue() == ""

@@ -31,7 +31,6 @@ from typing import Any
 from django.apps import apps
 from django.db import models, transaction
 from django.db.models import Count, Max, Min, Q
-from django.db.utils import DatabaseError
 
 from crossdb import routers
 from crossdb.batching import batch_size, chunks
@@ -44,6 +43,10 @@ _INTEGER_FIELDS = (models.IntegerField, models.AutoField)
 
 class VerificationError(Exception):
     """Verification could not run (an unknown label, alias or partition)."""
+
+
+class PartitionError(VerificationError, ValueError):
+    """An invalid ``K/N`` partition."""
 
 
 def link_label(field: CrossDBForeignKey) -> str:
@@ -141,13 +144,14 @@ class Partition:
 
     @classmethod
     def parse(cls, text: str) -> Partition:
+        """Parse ``K/N``; raises ValueError, which argparse reports as a usage error."""
         try:
             index_text, count_text = text.split("/")
             index, count = int(index_text), int(count_text)
         except ValueError:
-            raise VerificationError(f"--partition takes K/N, e.g. 0/4, not {text!r}.") from None
+            raise PartitionError(f"--partition takes K/N, e.g. 0/4, not {text!r}.") from None
         if count < 1 or not 0 <= index < count:
-            raise VerificationError(
+            raise PartitionError(
                 f"--partition {text}: K must be 0 to N-1 and N at least 1 (e.g. 0/4 ... 3/4)."
             )
         return cls(index, count)
@@ -258,15 +262,13 @@ class Verifier:
         """Keys whose deletion is recorded but not yet propagated to this link."""
         from crossdb.models import PendingPropagation
 
+        if not _has_pending_table(self.target_db):
+            return set()  # not migrated there; check crossdb.E008 says so when it matters
         to_python = self.field.target_field.to_python
-        try:
-            rows = PendingPropagation.objects.using(self.target_db).filter(
-                source_model=self.field.model._meta.label, source_field=self.field.name
-            )
-            return {to_python(key) for row in rows for key in row.keys}
-        except DatabaseError:
-            # The crossdb table is not migrated there (check crossdb.E008 says so).
-            return set()
+        rows = PendingPropagation.objects.using(self.target_db).filter(
+            source_model=self.field.model._meta.label, source_field=self.field.name
+        )
+        return {to_python(key) for row in rows for key in row.keys}
 
     # The scan --------------------------------------------------------------------
 
@@ -328,6 +330,17 @@ class Verifier:
         return changed
 
 
+def _has_pending_table(alias: str) -> bool:
+    """Whether crossdb's table is migrated on ``alias``; an unreachable database raises."""
+    from django.db import connections
+
+    from crossdb.models import PendingPropagation
+
+    with connections[alias].cursor() as cursor:
+        tables = connections[alias].introspection.table_names(cursor)
+    return PendingPropagation._meta.db_table in tables
+
+
 def pending_propagations() -> list[dict[str, Any]]:
     """One entry per link and database with deletions still to propagate."""
     from django.db import connections
@@ -336,10 +349,9 @@ def pending_propagations() -> list[dict[str, Any]]:
 
     found: list[dict[str, Any]] = []
     for alias in connections:
-        try:
-            rows = list(PendingPropagation.objects.using(alias).order_by("id"))
-        except DatabaseError:
-            continue  # not migrated on this database
+        if not _has_pending_table(alias):
+            continue
+        rows = list(PendingPropagation.objects.using(alias).order_by("id"))
         grouped: dict[tuple[str, str], list[Any]] = {}
         for row in rows:
             grouped.setdefault(

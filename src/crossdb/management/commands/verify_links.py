@@ -7,6 +7,7 @@ Exit status: 0 no orphans (or none left after a repair), 1 orphans found,
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -39,6 +40,14 @@ def _not_negative(text: str) -> int:
     if value < 0:
         raise ValueError(text)
     return value
+
+
+def _partition(text: str) -> Partition:
+    try:
+        return Partition.parse(text)
+    except ValueError as error:
+        # argparse shows an ArgumentTypeError's own message, not a generic one.
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 class Command(BaseCommand):
@@ -90,7 +99,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--partition",
-            type=Partition.parse,
+            type=_partition,
             metavar="K/N",
             help="Check only part K (0 to N-1) of N disjoint key ranges of each link.",
         )
@@ -122,7 +131,10 @@ class Command(BaseCommand):
             )
             for link in links
         ]
-        results = self._run(verifiers, options)
+        try:
+            results = self._run(verifiers, options)
+        except DatabaseError as error:
+            raise CommandError(f"Could not run: {error}", returncode=2) from None
         if fix and any(r.orphans for r in results):
             results = self._repair(verifiers, results, options)
         self._report(results, options)
