@@ -54,9 +54,7 @@ class Command(BaseCommand):
             action="store_true",
             help="Show the migrations each database would get; apply nothing.",
         )
-        parser.add_argument(
-            "--skip-checks", action="store_true", help="Skip system checks."
-        )
+        parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         unknown = sorted(set(options["databases"] or ()) - set(connections.settings))
@@ -67,7 +65,17 @@ class Command(BaseCommand):
                 returncode=2,
             )
         aliases = ordered_aliases(options["databases"])
-        total = sum(self._migrate(alias, options) for alias in aliases)
+        total = 0
+        for position, alias in enumerate(aliases):
+            try:
+                total += self._migrate(alias, options)
+            except Exception as error:
+                rest = ", ".join(aliases[position + 1 :]) or "none"
+                raise CommandError(
+                    f"Migrating database {alias!r} failed: {error}\n"
+                    f"Databases left unmigrated after it: {rest}.",
+                    returncode=1,
+                ) from error
         if options["verbosity"]:
             verb = "to apply" if options["plan"] else "applied"
             self.stdout.write(
@@ -82,23 +90,18 @@ class Command(BaseCommand):
         if verbosity:
             self.stdout.write(self.style.MIGRATE_HEADING(f"Database {alias!r}:"))
         count = pending_migrations(alias)
-        try:
-            call_command(
-                "migrate",
-                database=alias,
-                interactive=options["interactive"],
-                plan=options["plan"],
-                skip_checks=options["skip_checks"],
-                verbosity=verbosity,
-                no_color=options["no_color"],
-                force_color=options["force_color"],
-                stdout=self.stdout._out,
-                stderr=self.stderr._out,
-            )
-        except Exception as error:
-            raise CommandError(
-                f"Migrating database {alias!r} failed: {error}", returncode=1
-            ) from error
+        call_command(
+            "migrate",
+            database=alias,
+            interactive=options["interactive"],
+            plan=options["plan"],
+            skip_checks=options["skip_checks"],
+            verbosity=verbosity,
+            no_color=options["no_color"],
+            force_color=options["force_color"],
+            stdout=self.stdout._out,
+            stderr=self.stderr._out,
+        )
         if verbosity:
             self.stdout.write(self._summary(alias, count, options["plan"]))
         return count
