@@ -18,14 +18,14 @@ from tests.people.models import AutoTarget, BigTarget, CodeTarget, SlugTarget, U
 RoutedFactory = CrossDBModelFactory
 
 
-class UserFactory(RoutedFactory):
+class UserFactory(CrossDBModelFactory):
     class Meta:
         model = get_user_model()
 
     username = factory.Sequence(lambda n: f"user{n}")
 
 
-class TargetFactory(RoutedFactory):
+class TargetFactory(CrossDBModelFactory):
     class Meta:
         abstract = True
 
@@ -43,7 +43,7 @@ SlugTargetFactory = factory.make_factory(
 )
 
 
-class EmployeeFactory(RoutedFactory):
+class EmployeeFactory(CrossDBModelFactory):
     class Meta:
         model = Employee
 
@@ -52,7 +52,7 @@ class EmployeeFactory(RoutedFactory):
     status = Employee.STATUS.active
 
 
-class OrderFactory(RoutedFactory):
+class OrderFactory(CrossDBModelFactory):
     class Meta:
         model = Order
 
@@ -68,7 +68,7 @@ class OrderFactory(RoutedFactory):
         )
 
 
-class BadgeFactory(RoutedFactory):
+class BadgeFactory(CrossDBModelFactory):
     class Meta:
         model = Badge
 
@@ -76,7 +76,7 @@ class BadgeFactory(RoutedFactory):
     title = factory.Sequence(lambda n: f"badge{n}")
 
 
-class AssetFactory(RoutedFactory):
+class AssetFactory(CrossDBModelFactory):
     class Meta:
         model = Asset
 
@@ -85,7 +85,7 @@ class AssetFactory(RoutedFactory):
     status = Asset.STATUS.in_use
 
 
-class LabelFactory(RoutedFactory):
+class LabelFactory(CrossDBModelFactory):
     class Meta:
         model = Label
 

@@ -13,6 +13,7 @@ import pytest
 from django.db import connections
 from factory.django import DjangoModelFactory
 
+from crossdb import LazyLoadForbidden, forbid_lazy_loads
 from crossdb.factories import CrossDBModelFactory, CrossDBSubFactory
 from crossdb.testing import CaptureQueriesPerDatabase, assert_num_queries_per_db
 from tests.factories import AssetFactory, EmployeeFactory, UserFactory
@@ -292,3 +293,71 @@ class TestFactories:
 
         asset = PlainOwnerAssetFactory()
         assert located(asset.owner) == ["employee"]
+
+
+# The examples of docs/testing.rst, included from here (literalinclude :pyobject:) so that
+# every one of them runs.
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_prefetch_costs_one_query_per_database():
+    EmployeeFactory.create_batch(3)
+
+    with assert_num_queries_per_db({"default": 1, "employee": 1}):
+        employees = list(Employee.objects.prefetch_related("user"))
+        names = [employee.user.username for employee in employees]
+
+    assert len(names) == 3
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_the_user_is_loaded_once(django_assert_num_queries_per_db):
+    employee = EmployeeFactory()
+    employee = Employee.objects.get(pk=employee.pk)
+
+    with django_assert_num_queries_per_db({"default": 1}):
+        assert employee.user.username
+        assert employee.user.username
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_reverse_accessor_reads_the_employees_database():
+    user = UserFactory()
+    EmployeeFactory.create_batch(2, user=user)
+
+    with CaptureQueriesPerDatabase() as captured:
+        assert len(user.employees.all()) == 2
+
+    assert captured.counts == {"default": 0, "employee": 1, "asset": 0}
+    assert "hr_employee" in captured["employee"][0]["sql"]
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_no_lazy_loads_in_the_report():
+    EmployeeFactory.create_batch(2)
+
+    with forbid_lazy_loads():
+        employees = Employee.objects.prefetch_related("user")
+        assert all(employee.user.username for employee in employees)
+
+        with pytest.raises(LazyLoadForbidden):
+            str(Employee.objects.first().user)  # one query per employee: an N+1
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_deleting_a_user_deletes_their_employees():
+    employee = EmployeeFactory()
+
+    employee.user.delete()  # CASCADE reaches "employee" once the deletion has committed
+
+    assert not Employee.objects.filter(pk=employee.pk).exists()
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_deleting_a_user_inside_the_test_transaction(django_capture_on_commit_callbacks):
+    employee = EmployeeFactory()
+
+    with django_capture_on_commit_callbacks(using="default", execute=True):
+        employee.user.delete()
+
+    assert not Employee.objects.filter(pk=employee.pk).exists()
