@@ -278,3 +278,29 @@ def test_async_related_manager_methods_use_the_source_database():
         return created._state.db, await user.employees.acount(), was_created
 
     assert async_to_sync(work)() == ("employee", 1, False)
+
+
+class CountingRouter:
+    calls = 0
+    routes_ignore_hints = False
+
+    def db_for_read(self, model: Any, **hints: Any) -> None:
+        if model is User:
+            CountingRouter.calls += 1
+
+
+@pytest.mark.parametrize(("ignores_hints", "expected_calls"), [(True, 1), (False, 5)])
+def test_routers_are_asked_once_per_batch_unless_they_may_read_the_hint(
+    ignores_hints, expected_calls, monkeypatch
+):
+    from django.db import router
+
+    instances = employees(5)
+    monkeypatch.setattr(CountingRouter, "routes_ignore_hints", ignores_hints)
+    monkeypatch.setattr(CountingRouter, "calls", 0)
+    monkeypatch.setattr(router, "routers", [CountingRouter(), *router.routers])
+
+    prefetch_cross_db(instances, "user")
+
+    assert CountingRouter.calls == expected_calls
+    assert [e.user.username for e in instances] == [f"u{i}" for i in range(5)]

@@ -234,6 +234,9 @@ class CrossDBForwardDescriptor(_ForwardBase):
         attname = field.attname
         key_attname = field.target_field.attname
 
+        if fixed_db is None and field.database is None and not routers.hints_matter():
+            fixed_db = routers.target_db_for_read(field)
+
         def db_of(instance: Model) -> str:
             return fixed_db or routers.target_db_for_read(field, instance)
 

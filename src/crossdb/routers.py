@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.models import Model
 
@@ -35,6 +36,19 @@ def _ask_routers(action: str, model: type[Model], **hints: Any) -> str | None:
         if chosen:
             return str(chosen)
     return None
+
+
+def hints_matter(action: str = "db_for_read") -> bool:
+    """
+    Whether any router's answer to ``action`` may depend on the instance hint.
+
+    A router declares it does not with ``routes_ignore_hints = True`` (as
+    CrossDBRouter does); one without the method does not answer at all. When
+    none cares, a batch of instances is routed once instead of once each.
+    """
+    return any(
+        hasattr(r, action) and not getattr(r, "routes_ignore_hints", False) for r in router.routers
+    )
 
 
 def db_for_read(model: type[Model], **hints: Any) -> str:
@@ -87,13 +101,31 @@ class CrossDBRouter:
     The ``crossdb`` app's own tables are migrated on every database.
     """
 
+    # Answers depend on the model only: prefetch routes a whole batch with one call.
+    routes_ignore_hints = True
+
+    def __init__(self) -> None:
+        self._cache: dict[type[Model], str] = {}
+        self._cache_key: tuple[int, str] | None = None
+
     def _route(self, model: type[Model]) -> str:
-        routes = crossdb_settings.ROUTES
+        routes = getattr(settings, "CROSSDB_ROUTES", {})
+        default = crossdb_settings.DEFAULT_DATABASE
+        # A new settings object (override_settings) invalidates the cache.
+        if self._cache_key != (id(routes), default):
+            self._cache, self._cache_key = {}, (id(routes), default)
+        try:
+            return self._cache[model]
+        except KeyError:
+            pass
         opts = model._meta
+        alias = str(routes.get(opts.app_label, default))
         for key in (f"{opts.app_label}.{opts.object_name}", f"{opts.app_label}.{opts.model_name}"):
             if key in routes:
-                return routes[key]
-        return routes.get(opts.app_label, crossdb_settings.DEFAULT_DATABASE)
+                alias = str(routes[key])
+                break
+        self._cache[model] = alias
+        return alias
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str:
         return self._route(model)
