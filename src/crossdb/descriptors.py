@@ -342,29 +342,25 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
         def _write_db(self) -> str:
             return routers.source_db_for_write(field, self.instance)
 
-        def create(self, **kwargs: Any) -> Any:
+        def _on_source(self, method: str, kwargs: dict[str, Any]) -> Any:
+            # Django's versions ask the router with the target as hint; when
+            # no router answers, that is the target's database.
             self._check_fk_val()
-            self._remove_prefetched_objects()
             kwargs[field.name] = self.instance
             manager = self.db_manager(self._write_db())
-            return super(base, manager).create(**kwargs)  # type: ignore[misc]
+            return getattr(super(base, manager), method)(**kwargs)
 
-        create.alters_data = True  # type: ignore[attr-defined]
+        def create(self, **kwargs: Any) -> Any:
+            self._remove_prefetched_objects()
+            return self._on_source("create", kwargs)
 
         def get_or_create(self, **kwargs: Any) -> Any:
-            self._check_fk_val()
-            kwargs[field.name] = self.instance
-            manager = self.db_manager(self._write_db())
-            return super(base, manager).get_or_create(**kwargs)  # type: ignore[misc]
-
-        get_or_create.alters_data = True  # type: ignore[attr-defined]
+            return self._on_source("get_or_create", kwargs)
 
         def update_or_create(self, **kwargs: Any) -> Any:
-            self._check_fk_val()
-            kwargs[field.name] = self.instance
-            manager = self.db_manager(self._write_db())
-            return super(base, manager).update_or_create(**kwargs)  # type: ignore[misc]
+            return self._on_source("update_or_create", kwargs)
 
+        create.alters_data = get_or_create.alters_data = True  # type: ignore[attr-defined]
         update_or_create.alters_data = True  # type: ignore[attr-defined]
 
         def add(self, *objs: Model, bulk: bool = True) -> None:

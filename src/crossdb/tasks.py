@@ -61,13 +61,18 @@ def verification_chord(
 
         (verification_chord(partitions=8) | alert_ops.s()).apply_async()
     """
-    links = select_links(labels, database)
-    header = [
+    header = _partition_tasks(labels, partitions, database, batch_size, sample)
+    return chord(header, merge_partition_reports.s(sample=sample))
+
+
+def _partition_tasks(
+    labels: Sequence[str], partitions: int, database: str | None, batch_size: int, sample: int
+) -> list[Any]:
+    return [
         verify_link_partition.s(link_label(link), index, partitions, batch_size, sample)
-        for link in links
+        for link in select_links(labels, database)
         for index in range(partitions)
     ]
-    return chord(header, merge_partition_reports.s(sample=sample))
 
 
 @shared_task(name="crossdb.start_verification")
@@ -103,16 +108,8 @@ def verify_links_in_parallel(
     It waits for the results, so call it from a command or a script, not from
     inside a task (Celery forbids that): there, use ``verification_chord()``.
     """
-    links = select_links(labels, database)
-    job = group(
-        verify_link_partition.s(link_label(link), index, partitions, batch_size, sample)
-        for link in links
-        for index in range(partitions)
+    parts = group(_partition_tasks(labels, partitions, database, batch_size, sample))
+    report: dict[str, Any] = merge_partition_reports(
+        parts.apply_async().get(timeout=timeout), sample
     )
-    parts = job.apply_async().get(timeout=timeout) if links else []
-    labels_seen = {link_label(link) for link in links}
-    report = merge_reports(parts, sample)
-    report["pending_propagations"] = [
-        row for row in pending_propagations() if row["link"] in labels_seen
-    ]
     return report
