@@ -46,6 +46,7 @@ class LabelAdmin(CrossDBModelAdmin):
 
 class AssetAdmin(CrossDBModelAdmin):
     list_display = ["name", "owner", "owner__user__username"]
+    search_fields = ["name", "owner__user__username"]
 
 
 class MembershipNoteAdmin(CrossDBModelAdmin):
@@ -211,6 +212,14 @@ class TestSearch:
         response = admin_client.get("/admin/hr/employee/?q=alp")
 
         assert set(response.context["cl"].result_list) == {by_name, by_user}
+
+    def test_search_across_two_databases(self, admin_client):
+        alices = AssetFactory(name="desk", owner__user__username="alice")
+        AssetFactory(name="chair", owner__user__username="bob")
+
+        response = admin_client.get("/crossdb-admin/inventory/asset/?q=alice")
+
+        assert list(response.context["cl"].result_list) == [alices]
 
     @override_settings(CROSSDB_MAX_LOOKUP_KEYS=1)
     def test_too_many_matching_users_ask_for_a_narrower_search(self, admin_client):

@@ -1,3 +1,9 @@
-from django.urls import URLPattern
+from django.apps import apps
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern | URLResolver] = []
+
+# The admin is served once settings install it (with sessions, messages and their middleware).
+if apps.is_installed("django.contrib.admin"):
+    urlpatterns.append(path("admin/", admin.site.urls))
