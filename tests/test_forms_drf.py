@@ -23,7 +23,7 @@ from rest_framework import serializers
 
 from crossdb import CrossDBForeignKey
 from crossdb.contrib.rest_framework import CrossDBModelSerializer, CrossDBSlugRelatedField
-from tests.factories import EmployeeFactory, SlugTargetFactory, UserFactory
+from tests.factories import EmployeeFactory, OrderFactory, SlugTargetFactory, UserFactory
 from tests.helpers import assert_num_queries_per_db
 from tests.hr.models import Employee, Order
 from tests.inventory.models import Label
@@ -201,6 +201,33 @@ class TestRestFramework:
         assert accepted.validated_data["slug_target"] == target
         assert not refused.is_valid()
         assert refused.errors["slug_target"] == ["Object with slug=nope does not exist."]
+
+    def test_pk_field_is_honoured(self):
+        employee = EmployeeFactory()
+
+        class Serializer(CrossDBModelSerializer):
+            class Meta:
+                model = Employee
+                fields = ["user"]
+                extra_kwargs = {"user": {"pk_field": serializers.CharField()}}
+
+        assert Serializer(employee).data["user"] == str(employee.user_id)
+        assert Serializer(data={"user": str(employee.user_id)}).is_valid()
+
+    def test_nested_targets_load_in_one_query_with_prefetch_related(self):
+        orders = OrderFactory.create_batch(3)
+
+        class Serializer(CrossDBModelSerializer):
+            class Meta:
+                model = Order
+                fields = ["note", "buyer"]
+                depth = 1
+
+        with assert_num_queries_per_db({"employee": 1, "default": 1}):
+            queryset = Order.objects.order_by("pk").prefetch_related("buyer")
+            data = Serializer(queryset, many=True).data
+
+        assert [row["buyer"]["name"] for row in data] == [o.buyer.name for o in orders]
 
     def test_limit_choices_to_is_honoured(self, staff_only):
         serializer_class = type(
