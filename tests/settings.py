@@ -128,6 +128,7 @@ TEMPLATES = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"
 SECRET_KEY = "crossdb-tests-not-secret"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
