@@ -201,3 +201,13 @@ def test_factories_create_each_row_on_its_database():
     employee = EmployeeFactory()
     assert target._state.db == "default"
     assert (employee._state.db, employee.user._state.db) == ("employee", "default")
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_get_choices_reads_the_target_database():
+    # list_filter builds its choices with get_choices(); database= must hold there too.
+    AutoTarget.objects.using("default").create(pk=1, name="in default")
+    AutoTarget.objects.using("employee").create(pk=1, name="in employee")
+    field = Label._meta.get_field("target")
+    assert field.get_choices(include_blank=False) == [(1, "in employee")]
+    assert field.get_choices()[0][0] == ""

@@ -10,7 +10,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Group, User
 from django.db import connections, models
 from django.db.models import Prefetch, prefetch_related_objects
-from django.test.utils import override_settings
+from django.test.utils import CaptureQueriesContext, override_settings
 
 import crossdb
 from crossdb import LazyLoadForbidden, aprefetch_cross_db, forbid_lazy_loads, prefetch_cross_db
@@ -112,20 +112,40 @@ class TestPrefetch:
 
 
 class TestChunks:
+    @staticmethod
+    def sparse_employees(n: int) -> None:
+        """Employees of every third user: keys too sparse for a range query."""
+        User.objects.bulk_create(User(username=f"s{i}") for i in range(3 * n))
+        users = list(User.objects.order_by("pk"))[::3]
+        Employee.objects.bulk_create(Employee(user_id=u.pk, name=u.username) for u in users)
+
     @override_settings(CROSSDB_PREFETCH_BATCH_SIZE=10)
     def test_batch_size_setting_splits_the_keys(self):
-        employees(25)
+        self.sparse_employees(25)
         with assert_num_queries_per_db({"employee": 1, "default": 3}):
             loaded = list(Employee.objects.prefetch_related("user"))
             assert len({e.user.pk for e in loaded}) == 25
+
+    def test_dense_integer_keys_are_fetched_by_range(self):
+        instances = employees(30)
+        unreferenced = str(instances[10].user_id)
+        instances[10].delete()  # its user stays, in the range, referenced by nobody
+        with CaptureQueriesContext(connections["default"]) as queries:
+            loaded = list(Employee.objects.order_by("pk").prefetch_related("user__groups"))
+        users_sql, groups_sql = [q["sql"] for q in queries.captured_queries]
+        assert " IN (" not in users_sql
+        # The row in range but not referenced is dropped before the nested prefetch.
+        keys = groups_sql.split(" IN (")[1].split(")")[0].split(", ")
+        assert len(keys) == 29 and unreferenced not in keys
+        assert [e.user.username for e in loaded] == [f"u{i}" for i in range(30) if i != 10]
 
     @pytest.mark.skipif(
         not hasattr(sqlite3.Connection, "setlimit"),
         reason="Python < 3.11 can neither read nor lower SQLite's variable limit",
     )
     def test_sqlite_variable_limit(self):
-        shelves = Shelf.objects.bulk_create(Shelf(label=f"s{i}") for i in range(120))
-        shelves = list(Shelf.objects.all())
+        Shelf.objects.bulk_create(Shelf(label=f"s{i}") for i in range(360))
+        shelves = list(Shelf.objects.order_by("pk"))[::3]  # sparse: IN lists, not a range
         Bin.objects.bulk_create(Bin(shelf_id=s.pk) for s in shelves)
         connection = connections["asset"]
         connection.ensure_connection()

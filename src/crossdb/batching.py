@@ -65,11 +65,27 @@ def own_params(queryset: QuerySet[Any]) -> int | None:
     return len(params)
 
 
-def fetch_by_keys(queryset: QuerySet[Any], key_field: str, keys: Sequence[Any]) -> list[Model]:
-    """Rows of ``queryset`` whose ``key_field`` is in ``keys``: one query per chunk."""
+# Dense integer keys are fetched by range when it brings back at most this many
+# rows per key: an IN parameter costs about a third of building an extra instance.
+DENSE_SPAN = 1.25
+
+
+def fetch_by_keys(
+    queryset: QuerySet[Any], key_field: str, keys: Sequence[Any], *, integer: bool = False
+) -> list[Model]:
+    """
+    Rows of ``queryset`` whose ``key_field`` is in ``keys``: one query per chunk,
+    or one range query when ``integer`` keys are dense.
+    """
     reserved = own_params(queryset)
-    if reserved is None:
+    if reserved is None or not keys:
         return []
+    if integer:
+        low, high = min(keys), max(keys)
+        if high - low + 1 <= DENSE_SPAN * len(keys):
+            wanted = set(keys)
+            in_range = queryset.filter(**{f"{key_field}__gte": low, f"{key_field}__lte": high})
+            return [row for row in in_range if getattr(row, key_field) in wanted]
     rows: list[Model] = []
     lookup = f"{key_field}__in"
     for chunk in chunks(keys, batch_size(queryset.db, reserved)):

@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.fields.related_descriptors import (
     ForwardManyToOneDescriptor,
@@ -133,6 +133,7 @@ def _prefetch_by_database(
     key_of: Any,
     base: Any,
     key_field: str,
+    integer: bool = False,
 ) -> tuple[PrefetchResult, dict[int, str]]:
     """
     Load the rows ``instances`` point at: one query per database per chunk.
@@ -156,7 +157,7 @@ def _prefetch_by_database(
         base._prefetch_related_lookups = ()
         base.query.clear_ordering(force=False)
         for db, keys in keys_by_db.items():
-            rows.extend(fetch_by_keys(base.using(db), key_field, list(keys)))
+            rows.extend(fetch_by_keys(base.using(db), key_field, list(keys), integer=integer))
     return PrefetchResult(rows, lookups), db_by_instance
 
 
@@ -240,8 +241,9 @@ class CrossDBForwardDescriptor(_ForwardBase):
         def db_of(instance: Model) -> str:
             return fixed_db or routers.target_db_for_read(field, instance)
 
+        integer = isinstance(field.target_field, (models.IntegerField, models.AutoField))
         rows, db_by_instance = _prefetch_by_database(
-            instances, db_of, lambda i: getattr(i, attname), base, key_attname
+            instances, db_of, lambda i: getattr(i, attname), base, key_attname, integer
         )
         if not field.remote_field.multiple:
             by_key = {(db_by_instance.get(id(i)), getattr(i, attname)): i for i in instances}

@@ -12,12 +12,14 @@ by ``crossdb.deletion`` instead of being handed to the database.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from django.apps import apps as django_apps
 from django.core import checks, exceptions
 from django.db import connections, models, router
 from django.db.models import deletion
+from django.db.models.fields import BLANK_CHOICE_DASH
 from django.db.models.fields.related import ForeignKey, OneToOneField
 from django.forms import ModelChoiceField
 
@@ -136,6 +138,27 @@ class CrossDBForeignKey(ForeignKey[Any, Any]):
             )
         queryset = self.remote_field.model._default_manager.using(routers.target_db_for_read(self))
         return super().formfield(**{"form_class": ModelChoiceField, "queryset": queryset, **kwargs})
+
+    def get_choices(
+        self,
+        include_blank: bool = True,
+        blank_choice: Any = None,
+        limit_choices_to: Any = None,
+        ordering: Any = (),
+    ) -> Any:
+        # Field.get_choices() reads the target's default manager without
+        # .using(), which ignores database= (list_filter uses it).
+        if self.choices is not None:
+            return super().get_choices(include_blank, blank_choice, limit_choices_to, ordering)
+        if blank_choice is None:
+            blank_choice = list(BLANK_CHOICE_DASH)
+        queryset = self.remote_field.model._default_manager.using(
+            routers.target_db_for_read(self)
+        ).complex_filter(limit_choices_to or self.get_limit_choices_to())
+        if ordering:
+            queryset = queryset.order_by(*ordering)
+        key = operator.attrgetter(self.target_field.attname)
+        return (blank_choice if include_blank else []) + [(key(x), str(x)) for x in queryset]
 
     # Checks ------------------------------------------------------------------
 
