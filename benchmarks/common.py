@@ -107,6 +107,7 @@ def start(args: argparse.Namespace, script: str) -> None:
         out = open(RESULTS_DIR / f"{script}-{args.topology}-{day}.txt", "w")  # noqa: SIM115
         sys.stdout = _Tee(sys.__stdout__, out)  # type: ignore[assignment]
         sys.stderr = _Tee(sys.__stderr__, out)  # type: ignore[assignment]
+    _hold_run_lock()
     os.environ["BENCH_TOPOLOGY"] = args.topology
     os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
     import django
@@ -120,6 +121,28 @@ def start(args: argparse.Namespace, script: str) -> None:
     for alias in settings.MIGRATED_ALIASES:
         call_command("migrate", database=alias, run_syncdb=True, verbosity=0)
     print_environment(script, args)
+
+
+_LOCKS: list[Any] = []
+
+
+def _hold_run_lock() -> None:
+    """One benchmark at a time: they share the tables, the files and the CPUs.
+
+    The lock (``benchmarks/.data/run.lock``) is held until the process exits.
+    """
+    import fcntl
+
+    (BENCH_DIR / ".data").mkdir(exist_ok=True)
+    handle = open(BENCH_DIR / ".data" / "run.lock", "w")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("waiting for another benchmark run (benchmarks/.data/run.lock)", flush=True)
+        began = time.monotonic()
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        print(f"waited {time.monotonic() - began:.0f} s for another benchmark run", flush=True)
+    _LOCKS.append(handle)
 
 
 def _create_real_databases() -> None:
@@ -317,17 +340,19 @@ def analyze(*model_classes: Any) -> None:
                 cursor.fetchall()
 
 
-def load_pairs(n: int, target_model: Any, source_model: Any) -> None:
-    """``n`` targets (ids 1..n) and ``n`` sources, each pointing at a distinct target.
+def load_pairs(n: int, target_model: Any, source_model: Any, stride: int = 1) -> None:
+    """``n`` targets (ids stride, 2 * stride, ...) and ``n`` sources, each pointing at a
+    distinct target.
 
     The sources point at the targets in a shuffled (fixed) order, the same for
     every pair of models, so no variant reads its targets in key order.
     """
     empty_tables(source_model, target_model)
-    keys = list(range(1, n + 1))
+    ids = range(stride, stride * n + 1, stride)
+    keys = list(ids)
     random.Random(20261124).shuffle(keys)
     target_model.objects.bulk_create(
-        (target_model(id=i, name=f"target {i}") for i in range(1, n + 1)), batch_size=BULK_BATCH
+        (target_model(id=i, name=f"target {i}") for i in ids), batch_size=BULK_BATCH
     )
     source_model.objects.bulk_create(
         (source_model(name=f"source {i}", user_id=key) for i, key in enumerate(keys, 1)),
@@ -336,15 +361,15 @@ def load_pairs(n: int, target_model: Any, source_model: Any) -> None:
     analyze(target_model, source_model)
 
 
-def load_cross(n: int) -> None:
+def load_cross(n: int, stride: int = 1) -> None:
     m = models()
     empty_pending()
-    load_pairs(n, m.Target, m.Source)
+    load_pairs(n, m.Target, m.Source, stride)
 
 
-def load_same(n: int) -> None:
+def load_same(n: int, stride: int = 1) -> None:
     m = models()
-    load_pairs(n, m.SameTarget, m.SameSource)
+    load_pairs(n, m.SameTarget, m.SameSource, stride)
 
 
 # Measuring ------------------------------------------------------------------
