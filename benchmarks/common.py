@@ -541,3 +541,47 @@ def verdict(name: str, value: float, limit: float) -> bool:
 def exception_summary(exc: BaseException) -> str:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__module__}.{type(exc).__qualname__}: {first[:200]}"
+
+
+# Fresh processes, memory of one process, a quiet machine ---------------------
+
+
+def add_routes(topology: str, routes: dict[str, str]) -> None:
+    """Add ``routes`` to ``CROSSDB_ROUTES``, before ``start()`` or ``django.setup()``.
+
+    For a script whose own models are not routed by ``settings.py``. It changes the
+    settings module, not ``django.conf.settings``: loading those now would set the
+    process's TZ (Django's TIME_ZONE) before ``start()`` names the results file.
+    """
+    os.environ["BENCH_TOPOLOGY"] = topology
+    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+    from benchmarks import settings as bench_settings
+
+    bench_settings.CROSSDB_ROUTES.update(routes)
+
+
+def setup_child(topology: str, routes: dict[str, str] | None = None) -> None:
+    """Django in a measuring subprocess: no migrate, no printed environment."""
+    add_routes(topology, routes or {})
+    import django
+
+    django.setup()
+
+
+def proc_status_kib(field: str) -> int:
+    """A field of /proc/self/status in KiB: ``VmHWM`` (peak resident size), ``VmRSS``."""
+    value = _first_line("/proc/self/status", f"{field}:")
+    return int(value.split()[0]) if value != "?" else 0
+
+
+def wait_for_quiet(threshold: float = 1.0, poll: float = 30, limit: float = 900) -> None:
+    """Wait until the 1-minute load average is below ``threshold`` (at most ``limit`` seconds)."""
+    began = time.monotonic()
+    while os.getloadavg()[0] >= threshold:
+        waited = time.monotonic() - began
+        if waited >= limit:
+            print(f"load: still {load_average()} after {waited:.0f} s: running anyway")
+            return
+        print(f"load: {load_average()}, waiting for a 1-minute load < {threshold}", flush=True)
+        time.sleep(poll)
+    print(f"load: {load_average()} after waiting {time.monotonic() - began:.0f} s")

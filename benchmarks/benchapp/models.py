@@ -42,3 +42,48 @@ class SameTarget(Named):
 
 class SameSource(Named):
     user = models.ForeignKey(SameTarget, models.CASCADE, related_name="sources")
+
+
+# bench_verify.py: verify_links over large tables -------------------------------
+#
+# Narrow tables (the key columns only; ``id`` is the app's AutoField), filled with
+# SQL by bench_verify.py, not the ORM. The sources are routed to 'source', the targets
+# stay in 'default' (bench_verify.py adds the routes to CROSSDB_ROUTES before Django
+# starts).
+# Each source row references one distinct target key; 1% of them dangle.
+
+
+class KeyOnly(models.Model):
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
+
+class VerifyTarget(KeyOnly):
+    """1,000,000 targets, the dense case."""
+
+
+class VerifySource(KeyOnly):
+    target = CrossDBForeignKey(VerifyTarget, models.DO_NOTHING, related_name="+")
+
+
+class VerifyBigTarget(KeyOnly):
+    """4,000,000 targets: memory growth from 1M to 4M references."""
+
+
+class VerifyBigSource(KeyOnly):
+    target = CrossDBForeignKey(VerifyBigTarget, models.DO_NOTHING, related_name="+")
+
+
+class VerifySparseTarget(KeyOnly):
+    """10,000,000 targets, referenced by 1,000,000 sources every 10th key: the sparse case."""
+
+
+class VerifySparseSource(KeyOnly):
+    target = CrossDBForeignKey(VerifySparseTarget, models.DO_NOTHING, related_name="+")
+
+
+class VerifyTargetCopy(KeyOnly):
+    """VerifyTarget's keys copied into the sources' database, for the anti-join baseline."""
