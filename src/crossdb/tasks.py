@@ -14,6 +14,7 @@ from typing import Any
 from celery import chord, group, shared_task, signature
 
 from crossdb.verification import (
+    DEFAULT_BATCH_SIZE,
     Partition,
     Verifier,
     link_label,
@@ -25,7 +26,11 @@ from crossdb.verification import (
 
 @shared_task(name="crossdb.verify_link_partition")
 def verify_link_partition(
-    label: str, index: int = 0, count: int = 1, batch_size: int = 1000, sample: int = 10
+    label: str,
+    index: int = 0,
+    count: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    sample: int = 10,
 ) -> dict[str, Any]:
     """Verify part ``index`` of ``count`` of the link ``app_label.Model.field``."""
     [link] = select_links([label])
@@ -51,7 +56,7 @@ def verification_chord(
     *,
     partitions: int = 4,
     database: str | None = None,
-    batch_size: int = 1000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     sample: int = 10,
 ) -> Any:
     """
@@ -97,7 +102,7 @@ def verify_links_in_parallel(
     *,
     partitions: int = 4,
     database: str | None = None,
-    batch_size: int = 1000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     sample: int = 10,
     timeout: float | None = None,
 ) -> dict[str, Any]:

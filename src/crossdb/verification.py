@@ -36,6 +36,8 @@ from crossdb import routers
 from crossdb.batching import batch_size, chunks
 from crossdb.fields import CrossDBForeignKey
 
+# Keys per page: each page costs one query per database, memory holds one page.
+DEFAULT_BATCH_SIZE = 10_000
 # A page of integer keys spanning at most this many times its size is probed by range.
 DENSE_SPAN = 2
 _INTEGER_FIELDS = (models.IntegerField, models.AutoField)
@@ -164,7 +166,7 @@ class Verifier:
         self,
         field: CrossDBForeignKey,
         *,
-        batch_size: int = 1000,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         sample: int = 10,
         partition: Partition | None = None,
         max_rows: int | None = None,
@@ -281,7 +283,8 @@ class Verifier:
             missing = [key for key in counts if key not in found]
             if missing:
                 # Re-check: a target created since the first probe is not an orphan.
-                missing = [key for key in missing if key not in self.existing(missing)]
+                created_since = self.existing(missing)
+                missing = [key for key in missing if key not in created_since]
             result.checked += sum(counts.values())
             for key in missing:
                 if key in pending:

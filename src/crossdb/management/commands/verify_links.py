@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.utils import DatabaseError
 
 from crossdb.verification import (
+    DEFAULT_BATCH_SIZE,
     LinkResult,
     Partition,
     VerificationError,
@@ -65,7 +66,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--database", help="Only links stored in this database.")
         parser.add_argument(
-            "--batch-size", type=_positive, default=1000, help="Keys per page (default 1000)."
+            "--batch-size",
+            type=_positive,
+            default=DEFAULT_BATCH_SIZE,
+            help=f"Keys per page (default {DEFAULT_BATCH_SIZE:,}).",
         )
         parser.add_argument("--format", choices=["text", "json"], default="text")
         parser.add_argument(
