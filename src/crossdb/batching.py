@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import F, Lookup, Model, QuerySet
 
 from crossdb.conf import crossdb_settings
 
@@ -87,7 +87,38 @@ def fetch_by_keys(
             in_range = queryset.filter(**{f"{key_field}__gte": low, f"{key_field}__lte": high})
             return [row for row in in_range if getattr(row, key_field) in wanted]
     rows: list[Model] = []
+    for chunk_queryset in by_keys(queryset, key_field, keys, reserved):
+        rows.extend(chunk_queryset)
+    return rows
+
+
+class _EqualsAny(Lookup):
+    """``column = ANY(%s)`` with the keys as one array parameter (PostgreSQL)."""
+
+    lookup_name = "crossdb_equals_any"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> Any:
+        return self.rhs
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*lhs_params, list(self.rhs))
+
+
+def by_keys(
+    queryset: QuerySet[Any], key_field: str, keys: Sequence[Any], reserved: int = _PARAMS_RESERVED
+) -> Iterator[QuerySet[Any]]:
+    """
+    ``queryset`` filtered to ``keys``: one queryset per chunk of an ``IN`` list,
+    or a single ``= ANY(array)`` on PostgreSQL, whose driver otherwise re-parses
+    every long ``IN`` list in Python (about a third of the time at 10,000 keys).
+    """
+    if connections[queryset.db].vendor == "postgresql":
+        # One parameter whatever the length; CROSSDB_PREFETCH_BATCH_SIZE still caps it.
+        for chunk in chunks(keys, crossdb_settings.PREFETCH_BATCH_SIZE):
+            yield queryset.filter(_EqualsAny(F(key_field), list(chunk)))
+        return
     lookup = f"{key_field}__in"
     for chunk in chunks(keys, batch_size(queryset.db, reserved)):
-        rows.extend(queryset.filter(**{lookup: chunk}))
-    return rows
+        yield queryset.filter(**{lookup: chunk})

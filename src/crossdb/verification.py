@@ -33,7 +33,7 @@ from django.db import models, transaction
 from django.db.models import Count, Max, Min, Q
 
 from crossdb import routers
-from crossdb.batching import batch_size, chunks
+from crossdb.batching import batch_size, by_keys, chunks
 from crossdb.fields import CrossDBForeignKey
 
 # Keys per page: each page costs one query per database, memory holds one page.
@@ -256,8 +256,8 @@ class Verifier:
                 found = target.filter(**{f"{key}__gte": first, f"{key}__lte": last})
                 return set(found.values_list(key, flat=True)) & set(keys)
         found_keys: set[Any] = set()
-        for chunk in chunks(list(keys), batch_size(self.target_db)):
-            found_keys.update(target.filter(**{f"{key}__in": chunk}).values_list(key, flat=True))
+        for chunk_queryset in by_keys(target.all(), key, list(keys)):
+            found_keys.update(chunk_queryset.values_list(key, flat=True))
         return found_keys
 
     def pending_keys(self) -> set[Any]:
