@@ -94,6 +94,15 @@ def _refuse_lazy_load(model: type[Model], accessor: str) -> None:
         )
 
 
+def _base_queryset(model: Any, db: str, instance: Model | None) -> QuerySet[Any]:
+    """``model``'s base manager on ``db``, in ``instance``'s fetch mode (Django 6.1+)."""
+    queryset = model._base_manager.db_manager(
+        db, hints={} if instance is None else {"instance": instance}
+    ).all()
+    fetch_mode = getattr(getattr(instance, "_state", None), "fetch_mode", None)
+    return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)  # type: ignore[no-any-return]
+
+
 def _fetch(descriptor: Any, instance: Model) -> None:
     """Load through Django's fetch mode when it has one (6.1+), else one row."""
     fetch_mode = getattr(instance._state, "fetch_mode", None)
@@ -199,11 +208,7 @@ class CrossDBForwardDescriptor(_ForwardBase):
         # Django 5.2 calls get_queryset(**hints); 6.0+ get_queryset(instance=...).
         instance = instance or hints.get("instance")
         db = routers.target_db_for_read(self.field, instance)
-        queryset = self.field.related_model._base_manager.db_manager(
-            db, hints={} if instance is None else {"instance": instance}
-        ).all()
-        fetch_mode = getattr(getattr(instance, "_state", None), "fetch_mode", None)
-        return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)  # type: ignore[no-any-return]
+        return _base_queryset(self.field.related_model, db, instance)
 
     def get_object(self, instance: Model) -> Model:
         value = getattr(instance, self.field.attname)
@@ -459,11 +464,7 @@ class CrossDBReverseOneToOneDescriptor(_ReverseOneBase):
     def get_queryset(self, *, instance: Model | None = None, **hints: Any) -> QuerySet[Any]:
         instance = instance or hints.get("instance")
         db = routers.source_db_for_read(self.related.field, instance)
-        queryset = self.related.related_model._base_manager.db_manager(
-            db, hints={} if instance is None else {"instance": instance}
-        ).all()
-        fetch_mode = getattr(getattr(instance, "_state", None), "fetch_mode", None)
-        return queryset if fetch_mode is None else queryset.fetch_mode(fetch_mode)  # type: ignore[no-any-return]
+        return _base_queryset(self.related.related_model, db, instance)
 
     def fetch_one(self, instance: Model) -> None:
         filter_args = self.related.field.get_forward_related_filter(instance)
