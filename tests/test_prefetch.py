@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -13,7 +15,13 @@ from django.db.models import Prefetch, prefetch_related_objects
 from django.test.utils import CaptureQueriesContext, override_settings
 
 import crossdb
-from crossdb import LazyLoadForbidden, aprefetch_cross_db, forbid_lazy_loads, prefetch_cross_db
+from crossdb import (
+    LazyLoadForbidden,
+    aprefetch_cross_db,
+    batching,
+    forbid_lazy_loads,
+    prefetch_cross_db,
+)
 from tests.helpers import assert_num_queries_per_db
 from tests.hr.models import Badge, Employee, Order
 from tests.integrity.models import Account, Bin, Membership, Shelf
@@ -21,6 +29,11 @@ from tests.inventory.models import Asset
 from tests.people.models import AutoTarget
 
 pytestmark = pytest.mark.django_db(databases="__all__")
+
+needs_setlimit = pytest.mark.skipif(
+    not hasattr(sqlite3.Connection, "setlimit"),
+    reason="Python < 3.11 can neither read nor lower SQLite's variable limit",
+)
 
 
 def employees(n: int, *, shared_user: bool = False) -> list[Employee]:
@@ -139,24 +152,43 @@ class TestChunks:
         assert len(keys) == 29 and unreferenced not in keys
         assert [e.user.username for e in loaded] == [f"u{i}" for i in range(30) if i != 10]
 
-    @pytest.mark.skipif(
-        not hasattr(sqlite3.Connection, "setlimit"),
-        reason="Python < 3.11 can neither read nor lower SQLite's variable limit",
-    )
-    def test_sqlite_variable_limit(self):
+    @staticmethod
+    def sparse_bins() -> None:
         Shelf.objects.bulk_create(Shelf(label=f"s{i}") for i in range(360))
-        shelves = list(Shelf.objects.order_by("pk"))[::3]  # sparse: IN lists, not a range
+        shelves = list(Shelf.objects.order_by("pk"))[::3]  # sparse: no range query
         Bin.objects.bulk_create(Bin(shelf_id=s.pk) for s in shelves)
+
+    @contextmanager
+    def variable_limit(self, limit: int) -> Iterator[None]:
         connection = connections["asset"]
         connection.ensure_connection()
         previous = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 50)
+        connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
         try:
-            with assert_num_queries_per_db({"employee": 1, "asset": 3}):
-                loaded = list(Bin.objects.prefetch_related("shelf"))
-                assert len({b.shelf.label for b in loaded}) == 120
+            yield
         finally:
             connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, previous)
+
+    @needs_setlimit
+    def test_sqlite_keys_are_one_json_parameter(self):
+        self.sparse_bins()
+        with (
+            self.variable_limit(50),
+            CaptureQueriesContext(connections["asset"]) as queries,
+            assert_num_queries_per_db({"employee": 1, "asset": 1}),
+        ):
+            loaded = list(Bin.objects.prefetch_related("shelf"))
+            assert len({b.shelf.label for b in loaded}) == 120
+        assert "json_each(" in queries.captured_queries[0]["sql"]
+
+    @needs_setlimit
+    def test_sqlite_variable_limit_without_json(self, monkeypatch):
+        """An SQLite without json_each() gets IN lists cut at its real variable limit."""
+        monkeypatch.setattr(batching, "keys_lookup", lambda alias: None)
+        self.sparse_bins()
+        with self.variable_limit(50), assert_num_queries_per_db({"employee": 1, "asset": 3}):
+            loaded = list(Bin.objects.prefetch_related("shelf"))
+            assert len({b.shelf.label for b in loaded}) == 120
 
 
 class ShardRouter:

@@ -12,6 +12,7 @@ from django.core import checks
 from django.db import connections
 from django.test.utils import CaptureQueriesContext, override_settings
 
+from crossdb import verification
 from crossdb.verification import Partition, Verifier, select_links
 from tests.helpers import assert_num_queries_per_db, run_command
 from tests.hr.models import Employee, Order
@@ -153,8 +154,8 @@ class TestScan:
         [link] = select_links(["hr.Employee.user"])
         result, queries = self.count_queries(Verifier(link, batch_size=10))
         assert result.checked == 30
-        # 3 full pages and the empty one after them; one pending-propagation read.
-        assert len(queries["employee"]) == 4
+        # 3 pages, each reading one row more to know whether its last key goes on.
+        assert len(queries["employee"]) == 3
         probes = [sql for sql in queries["default"] if "auth_user" in sql]
         assert len(probes) == 3
         assert all(" IN (" not in sql for sql in probes)
@@ -166,24 +167,55 @@ class TestScan:
         probes = [sql for sql in queries["default"] if "auth_user" in sql]
         # One probe and one re-check of the missing keys per page, never one per key.
         assert len(probes) == 2
-        # PostgreSQL gets the keys as one array parameter; the others an IN list.
-        expected = "= ANY(" if connections["default"].vendor == "postgresql" else " IN ("
-        assert all(expected in sql for sql in probes)
+        # The keys as one parameter: an array on PostgreSQL, a JSON array on SQLite.
+        expected = {"postgresql": "= ANY(", "sqlite": "json_each("}
+        assert all(expected[connections["default"].vendor] in sql for sql in probes)
         assert result.orphans == 3
+
+    @override_settings(CROSSDB_PREFETCH_BATCH_SIZE=2)
+    def test_backends_without_a_list_parameter_get_chunked_in_lists(self, monkeypatch):
+        monkeypatch.setattr(verification, "keys_lookup", lambda alias: None)
+        employees_with_orphans(0, [10, 5000, 90000])
+        [link] = select_links(["hr.Employee.user"])
+        result, queries = self.count_queries(Verifier(link, batch_size=10))
+        probes = [sql for sql in queries["default"] if "auth_user" in sql]
+        # Probe and re-check, each cut into IN lists of at most 2 keys.
+        assert len(probes) == 4
+        assert all(" IN (" in sql and "json_each" not in sql for sql in probes)
+        assert result.orphans == 3 and result.sample == [10, 5000, 90000]
+
+    @pytest.mark.parametrize("batch_size", [1, 2, 3, 4, 7, 50])
+    def test_keys_with_many_rows_across_page_ends(self, batch_size):
+        """Rows of one key that straddle a page end, or fill whole pages, count once each."""
+        users = employees_with_orphans(3, [])  # one employee each
+        Employee.objects.bulk_create(
+            [Employee(user_id=users[1].pk, name="again") for _ in range(4)]
+            + [Employee(user_id=900001, name="gone") for _ in range(5)]
+            + [Employee(user_id=900002, name="gone")]
+            + [Employee(user_id=900003, name="gone") for _ in range(2)]
+        )
+        [link] = select_links(["hr.Employee.user"])
+        pages = list(Verifier(link, batch_size=batch_size).pages())
+        assert all(sum(page.values()) <= max(batch_size, 5) for page in pages)
+        seen = [key for page in pages for key in page]
+        assert seen == sorted(set(seen))  # key order, each key on one page only
+        result = Verifier(link, batch_size=batch_size, sample=5).run()
+        assert (result.checked, result.orphans) == (15, 8)
+        assert result.sample == [900001, 900002, 900003]
 
     def test_a_target_created_during_the_scan_is_not_reported(self, monkeypatch):
         employees_with_orphans(0, [900001])
         [link] = select_links(["hr.Employee.user"])
         verifier = Verifier(link)
-        first_probe = verifier.existing
+        first_probe = verifier.probe
 
-        def probe_then_create(keys):
-            found = first_probe(keys)
+        def probe_then_create(keys, bounds=None):
+            found = first_probe(keys, bounds)
             if not User.objects.filter(pk=900001).exists():
                 User.objects.create(pk=900001, username="late")
             return found
 
-        monkeypatch.setattr(verifier, "existing", probe_then_create)
+        monkeypatch.setattr(verifier, "probe", probe_then_create)
         assert verifier.run().orphans == 0
 
     def test_a_target_created_before_the_repair_keeps_its_references(self):

@@ -23,17 +23,33 @@ check. It streams: memory holds one page of keys, whatever the table size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Generator, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from operator import itemgetter
 from typing import Any
 
 from django.apps import apps
-from django.db import models, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db import connections, models, transaction
+from django.db.models import F, Max, Min, Q
+from django.utils.functional import cached_property
 
 from crossdb import routers
-from crossdb.batching import batch_size, by_keys, chunks
+from crossdb.batching import (
+    AfterSlot,
+    CompiledQuery,
+    FromSlot,
+    InJSONArray,
+    KeysParameter,
+    Slot,
+    UpToSlot,
+    batch_size,
+    chunks,
+    keys_lookup,
+)
+from crossdb.conf import crossdb_settings
 from crossdb.fields import CrossDBForeignKey
 
 # Keys per page: each page costs one query per database, memory holds one page.
@@ -73,8 +89,6 @@ def select_links(
     The links named by ``labels`` (``app_label``, ``app_label.Model`` or
     ``app_label.Model.field``; none means all), stored in ``database`` if given.
     """
-    from django.db import connections
-
     if database is not None and database not in connections.settings:
         raise VerificationError(f"Unknown database {database!r}.")
     links = all_links()
@@ -222,43 +236,104 @@ class Verifier:
             condition &= Q(**{f"{attname}__lt": keys[end_at]})
         return condition
 
-    def pages(self) -> Iterator[list[tuple[Any, int]]]:
-        """``[(key, rows holding it), ...]`` in key order, one page at a time."""
+    def pages(self) -> Generator[dict[Any, int], None, None]:
+        """
+        ``{key: rows holding it}`` in key order, one page of at most
+        ``batch_size`` source rows at a time.
+
+        A page is the next rows of the key column in key order (the column's
+        index read as is: cheaper than grouping in the database), plus one row
+        that tells whether the page's last key goes on; if it does, that key is
+        left for the next page, which starts at it. The pages differ only in
+        that key, so the queries are compiled once.
+        """
         attname = self.field.attname
-        rows = self.source_rows()
-        last: Any = None
-        while True:
-            page_rows = rows if last is None else rows.filter(**{f"{attname}__gt": last})
-            page = list(
-                page_rows.order_by(attname)
-                .values_list(attname)
-                .annotate(rows=Count("pk"))
-                .values_list(attname, "rows")[: self.batch_size]
-            )
-            if not page:
+        column = F(attname)
+        size = self.batch_size
+        rows = self.source_rows().order_by(attname).values_list(attname)
+        bound = Slot()
+        first = CompiledQuery(rows[: size + 1])
+        starting_at = CompiledQuery(rows.filter(FromSlot(column, bound))[: size + 1], bound)
+        after = CompiledQuery(rows.filter(AfterSlot(column, bound))[: size + 1], bound)
+        connection = connections[self.source_db]
+        keys = list(map(itemgetter(0), first.execute()))
+        while keys:
+            if len(keys) <= size:
+                yield Counter(keys)
                 return
-            yield page
-            last = page[-1][0]
-            if len(page) < self.batch_size:
-                return
+            last = keys[size - 1]
+            if keys[size] != last:
+                yield Counter(keys[:size])
+                next_page = after
+            else:
+                cut = size - 1
+                while cut and keys[cut - 1] == last:
+                    cut -= 1
+                if cut:
+                    yield Counter(keys[:cut])
+                    next_page = starting_at
+                else:
+                    # One key fills the whole page: count its rows apart, then go past it.
+                    yield {last: self.source_rows().filter(**{attname: last}).count()}
+                    next_page = after
+            prepared = self.field.get_db_prep_value(last, connection)
+            keys = list(map(itemgetter(0), next_page.execute(prepared)))
 
     # Target side ---------------------------------------------------------------
 
-    def existing(self, keys: Sequence[Any]) -> set[Any]:
+    def _target_keys(self) -> models.QuerySet[Any]:
+        target = self.field.remote_field.model._base_manager.using(self.target_db)
+        return target.values_list(self.key_name)  # type: ignore[no-any-return]
+
+    @cached_property
+    def _range_probe(self) -> CompiledQuery:
+        low, high = Slot(), Slot()
+        key = F(self.key_name)
+        queryset = self._target_keys().filter(FromSlot(key, low), UpToSlot(key, high))
+        return CompiledQuery(queryset, low, high)
+
+    @cached_property
+    def _keys_probe(self) -> tuple[type[KeysParameter], CompiledQuery] | None:
+        lookup = keys_lookup(self.target_db)
+        if lookup is None:
+            return None
+        keys = Slot()
+        return lookup, CompiledQuery(
+            self._target_keys().filter(lookup(F(self.key_name), keys)), keys
+        )
+
+    def existing(self, keys: Collection[Any]) -> set[Any]:
         """The keys among ``keys`` that exist in the target's database."""
+        keys = list(keys)
+        return self.probe(keys).intersection(keys)
+
+    def probe(self, keys: Sequence[Any], bounds: tuple[Any, Any] | None = None) -> set[Any]:
+        """
+        The target keys that exist among ``keys`` (a range probe returns the
+        others in the range too): one query, or one per chunk. ``bounds`` is
+        ``(min(keys), max(keys))`` when the caller already knows it.
+        """
         if not keys:
             return set()
-        target = self.field.remote_field.model._base_manager.using(self.target_db)
-        key = self.key_name
         if isinstance(self.field.target_field, _INTEGER_FIELDS):
-            first, last = min(keys), max(keys)
+            first, last = bounds or (min(keys), max(keys))
             if last - first + 1 <= DENSE_SPAN * len(keys):
-                found = target.filter(**{f"{key}__gte": first, f"{key}__lte": last})
-                return set(found.values_list(key, flat=True)) & set(keys)
-        found_keys: set[Any] = set()
-        for chunk_queryset in by_keys(target.all(), key, list(keys)):
-            found_keys.update(chunk_queryset.values_list(key, flat=True))
-        return found_keys
+                return set(map(itemgetter(0), self._range_probe.execute(first, last)))
+        found: set[Any] = set()
+        probe = self._keys_probe
+        if probe is not None and (probe[0] is not InJSONArray or InJSONArray.accepts(keys)):
+            lookup, query = probe
+            connection = connections[self.target_db]
+            for chunk in chunks(keys, crossdb_settings.PREFETCH_BATCH_SIZE):
+                parameter = lookup.parameter(chunk, self.field.target_field, connection)
+                found.update(map(itemgetter(0), query.execute(parameter)))
+            return found
+        # No one-parameter form on this backend (or keys JSON cannot carry): IN lists.
+        target = self.field.remote_field.model._base_manager.using(self.target_db)
+        in_keys = f"{self.key_name}__in"
+        for chunk in chunks(keys, batch_size(self.target_db)):
+            found.update(target.filter(**{in_keys: chunk}).values_list(self.key_name, flat=True))
+        return found
 
     def pending_keys(self) -> set[Any]:
         """Keys whose deletion is recorded but not yet propagated to this link."""
@@ -277,30 +352,42 @@ class Verifier:
     def run(self) -> LinkResult:
         result = LinkResult(self.field, self.source_db, self.target_db)
         pending = self.pending_keys()
-        for page in self.pages():
-            counts = dict(page)
-            found = self.existing(list(counts))
-            missing = [key for key in counts if key not in found]
-            if missing:
-                # Re-check: a target created since the first probe is not an orphan.
-                created_since = self.existing(missing)
-                missing = [key for key in missing if key not in created_since]
-            result.checked += sum(counts.values())
-            for key in missing:
-                if key in pending:
-                    result.pending += counts[key]
+        # Keys missing at the first probe, re-checked a batch at a time before
+        # they are reported: a target created since is not an orphan.
+        suspects: list[tuple[Any, int]] = []
+
+        def confirm() -> None:
+            created_since = self.existing([key for key, _rows in suspects])
+            for key, rows in suspects:
+                if key in created_since:
                     continue
-                result.orphans += counts[key]
+                if key in pending:
+                    result.pending += rows
+                    continue
+                result.orphans += rows
                 if len(result.sample) < self.sample:
                     result.sample.append(key)
                 # Past the limit the repair is refused anyway: stop holding keys.
                 if result.orphans <= self.collect_limit:
                     result.repairable_keys.append(key)
-            if self.progress is not None:
-                self.progress(result.checked)
-            if self.max_rows is not None and result.checked >= self.max_rows:
-                result.complete = False
-                break
+            suspects.clear()
+
+        with closing(self.pages()) as pages:
+            for page in pages:
+                # A page is in key order: its first and last keys bound a range probe.
+                bounds = (next(iter(page)), next(reversed(page)))
+                missing = page.keys() - self.probe(list(page), bounds)
+                suspects.extend((key, page[key]) for key in sorted(missing))
+                result.checked += sum(page.values())
+                if len(suspects) >= self.batch_size:
+                    confirm()
+                if self.progress is not None:
+                    self.progress(result.checked)
+                if self.max_rows is not None and result.checked >= self.max_rows:
+                    result.complete = False
+                    break
+        if suspects:
+            confirm()
         return result
 
     # Repairs -----------------------------------------------------------------------
@@ -335,8 +422,6 @@ class Verifier:
 
 def _has_pending_table(alias: str) -> bool:
     """Whether crossdb's table is migrated on ``alias``; an unreachable database raises."""
-    from django.db import connections
-
     from crossdb.models import PendingPropagation
 
     with connections[alias].cursor() as cursor:
@@ -346,8 +431,6 @@ def _has_pending_table(alias: str) -> bool:
 
 def pending_propagations() -> list[dict[str, Any]]:
     """One entry per link and database with deletions still to propagate."""
-    from django.db import connections
-
     from crossdb.models import PendingPropagation
 
     found: list[dict[str, Any]] = []
