@@ -184,6 +184,15 @@ class TestScan:
         assert all(" IN (" in sql and "json_each" not in sql for sql in probes)
         assert result.orphans == 3 and result.sample == [10, 5000, 90000]
 
+    def test_a_bounded_run_reads_no_further_than_its_bound(self):
+        employees_with_orphans(20, [])
+        [link] = select_links(["hr.Employee.user"])
+        result, queries = self.count_queries(Verifier(link, max_rows=5))
+        assert (result.checked, result.complete) == (5, False)
+        # One page of 5 rows, plus the row that tells whether its last key goes on.
+        (page,) = [sql for sql in queries["employee"] if Employee._meta.db_table in sql]
+        assert page.rstrip().endswith("LIMIT 6")
+
     @pytest.mark.parametrize("batch_size", [1, 2, 3, 4, 7, 50])
     def test_keys_with_many_rows_across_page_ends(self, batch_size):
         """Rows of one key that straddle a page end, or fill whole pages, count once each."""

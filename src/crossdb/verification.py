@@ -52,8 +52,9 @@ from crossdb.batching import (
 from crossdb.conf import crossdb_settings
 from crossdb.fields import CrossDBForeignKey
 
-# Keys per page: each page costs one query per database, memory holds one page.
-DEFAULT_BATCH_SIZE = 10_000
+# Source rows per page: each page costs one query per database and memory holds
+# one page (a few MB); below this, round trips show in the time of a large scan.
+DEFAULT_BATCH_SIZE = 50_000
 # A page of integer keys spanning at most this many times its size is probed by range.
 DENSE_SPAN = 2
 _INTEGER_FIELDS = (models.IntegerField, models.AutoField)
@@ -188,7 +189,8 @@ class Verifier:
         progress: Callable[[int], None] | None = None,
     ) -> None:
         self.field = field
-        self.batch_size = batch_size
+        # A bounded check (max_rows) need not read a page past its bound.
+        self.batch_size = batch_size if max_rows is None else max(1, min(batch_size, max_rows))
         self.sample = sample
         self.partition = partition
         self.max_rows = max_rows

@@ -69,7 +69,7 @@ class Command(BaseCommand):
             "--batch-size",
             type=_positive,
             default=DEFAULT_BATCH_SIZE,
-            help=f"Keys per page (default {DEFAULT_BATCH_SIZE:,}).",
+            help=f"Source rows read per page (default {DEFAULT_BATCH_SIZE:,}).",
         )
         parser.add_argument("--format", choices=["text", "json"], default="text")
         parser.add_argument(
