@@ -120,23 +120,41 @@ def shell_plan(scenario: str | None = None, exits: list[list[int]] | None = None
     return plan
 
 
-# Files the docs include, and what runs them.
+# Files the docs include, and what runs them: a pytest node id, or a job of the runner.
 INCLUDED: dict[str, str | Job] = {
-    "tests/test_testing.py": "pytest runs its tests",
-    "tests/factories.py": "the suite's factories, used by tests/test_testing.py",
-    "tests/test_admin.py": "StaffFilter: TestChangeList.test_a_list_filter_by_key",
-    "example_project/employee_app/models.py": "the doctests' models (and test_example_project)",
-    "example_project/asset_app/models.py": "the doctests' models (and test_example_project)",
+    # docs/testing.rst shows its tests (:pyobject: test_...).
+    "tests/test_testing.py": "tests/test_testing.py",
+    "tests/factories.py": "tests/test_testing.py::TestFactories",
+    "tests/test_admin.py": "tests/test_admin.py::TestSearch::test_a_list_filter_by_key",
+    # The models of every doctest here, and of tests/test_example_project.py.
+    "example_project/employee_app/models.py": "tests/test_example_project.py",
+    "example_project/asset_app/models.py": "tests/test_example_project.py",
+    "tests/docs_examples/models.py": "tests/test_docs.py::test_block",
     "example_project/employee_app/admin.py": {"kind": "example_admin", "scenario": "rollback"},
-    "tests/docs_examples/models.py": "the doctests of the 'manager' namespace",
     "tests/docs_examples/forms.py": {"kind": "forms"},
     "tests/docs_examples/serializers.py": {"kind": "serializers"},
     "tests/docs_examples/routers.py": {"kind": "employee_router"},
-    "tests/docs_examples/handkept/employee_app/models.py": "test_the_hand_kept_integer_migration",
+    "tests/docs_examples/handkept/employee_app/models.py": (
+        "tests/test_docs.py::test_the_hand_kept_integer_migration"
+    ),
     "tests/docs_examples/handkept/employee_app/migrations/0002_user_crossdbforeignkey.py": (
-        "test_the_hand_kept_integer_migration"
+        "tests/test_docs.py::test_the_hand_kept_integer_migration"
     ),
 }
+
+
+def node_exists(node_id: str) -> bool:
+    """Whether a pytest node id (``path::Class::test``) names a test module's class or test."""
+    path, *names = node_id.split("::")
+    body = ast.parse((REPO / path).read_text()).body
+    for name in names:
+        found = [n for n in body if getattr(n, "name", None) == name]
+        if not found:
+            return False
+        body = getattr(found[0], "body", [])
+    return Path(path).name.startswith("test_") and all(
+        name.startswith(("test_", "Test")) for name in names
+    )
 
 
 def include_plan(block: Block) -> Plan:
@@ -148,8 +166,10 @@ def include_plan(block: Block) -> Plan:
             f"{block.where} includes {path}, which INCLUDED does not list: say which test runs it"
         )
         runs = INCLUDED[path]
-        if isinstance(runs, str) and runs.startswith("test_"):
-            assert runs in globals(), f"INCLUDED names {runs}, which this module does not define"
+        if isinstance(runs, str):
+            assert node_exists(runs), f"INCLUDED: no test {runs}"
+            if runs == path:  # the included object is itself one of the module's tests
+                assert block.options.get("pyobject", "").startswith("test_"), block.options
 
     runs = INCLUDED.get(path)
     jobs = [{**runs, "id": f"include:{path}"}] if isinstance(runs, dict) else []
@@ -244,8 +264,6 @@ def check_signature(block: Block) -> None:
         else:
             assert has_kwargs, f"{cls.__name__} takes no {argument.arg}"
         effective = EFFECTIVE_DEFAULTS[argument.arg](instance)
-        if argument.arg == "to_field":
-            effective = None if effective == "id" else effective
         assert effective == documented, f"{argument.arg} is {effective!r} by default"
 
 
@@ -382,11 +400,17 @@ def check_celery(block: Block) -> None:
     """The Celery app: crossdb's tasks found, the beat entry, the task's use of the report."""
     from unittest import mock
 
+    from celery import _state
+
     from crossdb import tasks
 
     alerts: list[dict[str, Any]] = []
     namespace: dict[str, Any] = {"notify_ops": alerts.append}
-    exec(block.text, namespace)
+    previous = _state.get_current_app()
+    try:
+        exec(block.text, namespace)  # Celery("app") makes itself the current app
+    finally:
+        _state._set_current_app(previous)
     app = namespace["app"]
     app.loader.import_default_modules()
     assert "crossdb.verify_link_partition" in app.tasks

@@ -158,8 +158,8 @@ def all_blocks() -> list[Block]:
 def included_text(block: Block) -> str:
     """
     What a ``literalinclude`` shows, with the options the docs use (``pyobject``,
-    ``start-at``/``start-after``, ``end-at``/``end-before``, ``lines``, ``dedent``), or a
-    ``LookupError`` saying which one does not resolve.
+    ``start-at``/``start-after``, ``end-at``/``end-before``, ``lines``, ``dedent``, applied in
+    Sphinx's order), or a ``LookupError`` saying which one does not resolve.
     """
     path = (DOCS / block.text).resolve()
     if not path.is_file():
@@ -168,13 +168,6 @@ def included_text(block: Block) -> str:
     options = block.options
     if "pyobject" in options:
         lines = _pyobject_lines(path, lines, options["pyobject"])
-    if "lines" in options:
-        chosen: list[str] = []
-        for part in options["lines"].split(","):
-            first, dash, last = part.partition("-")
-            end = int(last) if last else (len(lines) if dash else int(first))
-            chosen += lines[int(first) - 1 : end]
-        lines = chosen
     for option, after in (("start-at", False), ("start-after", True)):
         if option in options:
             index = _find(lines, options[option], block, option)
@@ -183,6 +176,13 @@ def included_text(block: Block) -> str:
         if option in options:
             index = _find(lines, options[option], block, option)
             lines = lines[: index + keep]
+    if "lines" in options:
+        chosen: list[str] = []
+        for part in options["lines"].split(","):
+            first, dash, last = part.partition("-")
+            end = int(last) if last else (len(lines) if dash else int(first))
+            chosen += lines[int(first) - 1 : end]
+        lines = chosen
     text = "\n".join(lines)
     if "dedent" in options:
         text = textwrap.dedent(text) if not options["dedent"] else _dedent(text, options["dedent"])
