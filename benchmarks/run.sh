@@ -13,3 +13,4 @@ if [ ! -x "$PYTHON" ]; then
 fi
 "$PYTHON" benchmarks/bench_prefetch.py --topology all --sizes 10000,100000 --repeat 5 --save
 "$PYTHON" benchmarks/bench_cascade.py --topology all --size 10000 --repeat 3 --save
+"$PYTHON" benchmarks/bench_verify.py --topology all --save
