@@ -4,13 +4,15 @@ Every code example of docs/ is run or checked here, so that none can rot.
 ``test_block`` runs once per literal block of docs/*.rst (``tests/docs_examples/blocks.py``
 finds them; ``test_docutils_finds_the_same_blocks`` proves it misses none). A block is checked
 
-- by its kind, with no registration: a doctest (``>>>``) runs in the example project, with
-  its comments about queries counted per database; a shell block (``sh``, ``console``) has
-  every command checked by its program's own parser, and ``manage.py`` commands run in the
-  example project; a ``literalinclude`` must resolve, and show a file that a test runs
-  (``INCLUDED``);
-- else by its ``:name:``, in ``NAMED``. A block that neither reaches fails, naming its page
-  and line.
+- when ``NAMED`` has a check for its ``:name:``, by that check;
+- else by its kind, with no registration: a doctest (``>>>``) runs in the example project,
+  with its comments about queries counted per database; a shell block (``sh``, ``console``)
+  has every command checked by its program's own parser, and ``manage.py`` commands run in
+  the example project; a ``literalinclude`` must resolve, and show a file that a test runs
+  (``INCLUDED``).
+
+Any other block fails, naming its page and line: a Python, text or configuration example
+needs a ``:name:`` and a check, or to move into a tested file shown with ``literalinclude``.
 
 The examples that use the example project's models run in one subprocess with its settings
 (``tests/docs_examples/runner.py``), on fresh databases of the topology under test.

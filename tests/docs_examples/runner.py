@@ -212,7 +212,6 @@ def run_statements(job: Job) -> None:
         problem = expected is not None and query_problem(expected, captured.counts)
         if problem:
             raise AssertionError(f"{code}\n  {problem}\n{captured.report()}")
-    job.setdefault("names", names)
 
 
 # Commands --------------------------------------------------------------------------------------
