@@ -451,7 +451,15 @@ NAMED: dict[str, Callable[[Block], Plan]] = {
     "fields-joins": job("joins"),
     "fields-manager-examples": doctest_plan("manager"),
     "fields-dangling-message": job(
-        "exception_message", code='Employee(employee_id="E9999", user_id=424242).user'
+        "exception_message",
+        code='Employee(employee_id="E9999", user_id=424242).user',
+        instance_of=[
+            "Employee.user.DanglingReference",
+            "User.DoesNotExist",
+            "Employee.user.RelatedObjectDoesNotExist",
+            "crossdb.DanglingReference",
+        ],
+        attributes=["model", "field", "value", "database"],
     ),
     "prefetch-manager-examples": doctest_plan("manager"),
     "prefetch-filtering": doctest_plan("manager"),

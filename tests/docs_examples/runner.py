@@ -338,8 +338,13 @@ def output_contains(job: Job) -> None:
 
 @check
 def exception_message(job: Job) -> None:
-    """``job["code"]`` raises an exception whose message is the block (maybe with its type)."""
-    names = namespace(job.get("namespace", "example"))
+    """
+    ``job["code"]`` raises an exception whose message is the block (maybe with its type), an
+    instance of each of ``job["instance_of"]``, with each of ``job["attributes"]``.
+    """
+    import crossdb
+
+    names = {**namespace(job.get("namespace", "example")), "crossdb": crossdb}
     try:
         exec(job["code"], names)
     except Exception as error:
@@ -348,6 +353,10 @@ def exception_message(job: Job) -> None:
         full = normalized("".join(traceback.format_exception_only(type(error), error)))
         if shown not in (message, full):
             raise AssertionError(f"{job['code']} raised:\n{full}") from error
+        for base in job.get("instance_of", []):
+            assert isinstance(error, eval(base, names)), f"not a {base}: {type(error).__mro__}"
+        for attribute in job.get("attributes", []):
+            assert hasattr(error, attribute), f"{type(error).__name__} has no {attribute}"
         return
     raise AssertionError(f"{job['code']} raised nothing")
 
