@@ -184,6 +184,17 @@ class TestScan:
         assert all(" IN (" in sql and "json_each" not in sql for sql in probes)
         assert result.orphans == 3 and result.sample == [10, 5000, 90000]
 
+    def test_missing_keys_are_rechecked_in_bounded_batches(self, monkeypatch):
+        monkeypatch.setattr(verification, "RECHECK_BATCH_SIZE", 2)
+        keys = [900001, 900002, 900003, 900004, 900005]
+        employees_with_orphans(0, keys)
+        [link] = select_links(["hr.Employee.user"])
+        result, queries = self.count_queries(Verifier(link, batch_size=1))
+        probes = [sql for sql in queries["default"] if "auth_user" in sql]
+        # One probe per page of one key; re-checks after pages 2 and 4, and at the end.
+        assert len(probes) == 5 + 3
+        assert (result.orphans, result.sample) == (5, keys)
+
     def test_a_bounded_run_reads_no_further_than_its_bound(self):
         employees_with_orphans(20, [])
         [link] = select_links(["hr.Employee.user"])

@@ -55,6 +55,9 @@ from crossdb.fields import CrossDBForeignKey
 # Source rows per page: each page costs one query per database and memory holds
 # one page (a few MB); below this, round trips show in the time of a large scan.
 DEFAULT_BATCH_SIZE = 50_000
+# Keys missing at the first probe are re-checked in batches of this many: one
+# query per batch, and the memory they hold does not grow with the table.
+RECHECK_BATCH_SIZE = 10_000
 # A page of integer keys spanning at most this many times its size is probed by range.
 DENSE_SPAN = 2
 _INTEGER_FIELDS = (models.IntegerField, models.AutoField)
@@ -381,7 +384,7 @@ class Verifier:
                 missing = page.keys() - self.probe(list(page), bounds)
                 suspects.extend((key, page[key]) for key in sorted(missing))
                 result.checked += sum(page.values())
-                if len(suspects) >= self.batch_size:
+                if len(suspects) >= RECHECK_BATCH_SIZE:
                     confirm()
                 if self.progress is not None:
                     self.progress(result.checked)
