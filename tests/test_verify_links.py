@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from contextlib import ExitStack
 
@@ -183,6 +184,34 @@ class TestScan:
         assert len(probes) == 4
         assert all(" IN (" in sql and "json_each" not in sql for sql in probes)
         assert result.orphans == 3 and result.sample == [10, 5000, 90000]
+
+    def test_pages_are_read_ahead_between_two_servers_only(self):
+        employees_with_orphans(30, [900001])
+        [link] = select_links(["hr.Employee.user"])
+        verifier = Verifier(link, batch_size=10)
+        threads = []
+
+        def record(execute, sql, params, many, context):
+            threads.append(threading.current_thread().name)
+            return execute(sql, params, many, context)
+
+        with connections[verifier.source_db].execute_wrapper(record):
+            assert verifier.run().orphans == 1
+        databases = (verifier.source_db, verifier.target_db)
+        servers = "sqlite" not in {connections[alias].vendor for alias in databases}
+        assert verifier.reads_ahead() is servers
+        # Every page read (4 of them) ran in the worker thread, or all in this one.
+        assert len(threads) == 4
+        expected = "crossdb-verify" if servers else threading.current_thread().name
+        assert all(name.startswith(expected) for name in threads)
+
+    def test_stopping_early_leaves_the_source_connection_usable(self):
+        employees_with_orphans(30, [])
+        [link] = select_links(["hr.Employee.user"])
+        pages = Verifier(link, batch_size=10).pages()
+        assert sum(next(pages).values()) == 10
+        pages.close()  # a read of the next page may be in flight
+        assert Employee.objects.count() == 30
 
     def test_missing_keys_are_rechecked_in_bounded_batches(self, monkeypatch):
         monkeypatch.setattr(verification, "RECHECK_BATCH_SIZE", 2)
