@@ -9,6 +9,8 @@ demo's ``CREATE DATABASE`` hints, ``jq`` on a command's output) is checked by
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import runpy
@@ -179,13 +181,18 @@ def looks_like_crontab_line(line: str) -> bool:
 
 
 def dev_parse(args: list[str]) -> tuple[Any, list[str]]:
-    """dev.py's own parser (an argparse error exits)."""
+    """dev.py's own parser; what it rejects, an AssertionError with argparse's message."""
     sys.path.insert(0, str(REPO))
     try:
         import dev
     finally:
         sys.path.remove(str(REPO))
-    return dev.parse(args)  # type: ignore[no-any-return]
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            return dev.parse(args)  # type: ignore[no-any-return]
+    except SystemExit:  # argparse's error(), or --help
+        raise AssertionError(f"dev.py {shlex.join(args)}: {stderr.getvalue().strip()}") from None
 
 
 def check_pytest_args(args: list[str]) -> None:
