@@ -70,7 +70,8 @@ class Plan:
 
 def doctest_plan(namespace: str = "example") -> Callable[[Block], Plan]:
     def plan(block: Block) -> Plan:
-        return Plan(jobs=[{"kind": "doctest", "text": block.text, "namespace": namespace}])
+        job = {"kind": "doctest", "text": block.text, "namespace": namespace}
+        return Plan(jobs=[{**job, "first_line": block.first_line}])
 
     return plan
 

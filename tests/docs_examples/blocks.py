@@ -31,6 +31,7 @@ class Block:
     language: str
     text: str  # the block's dedented content; for literalinclude, its file argument
     options: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    first_line: int = field(default=0, hash=False, compare=False)  # of the text; 0: unknown
 
     @property
     def name(self) -> str | None:
@@ -65,6 +66,13 @@ def _content(lines: list[str]) -> str:
     return textwrap.dedent("\n".join(lines)).strip("\n")
 
 
+def _first_line(lines: list[str], start: int) -> int:
+    """The 1-based number of the first line from ``start`` (0-based) that is not blank."""
+    while start < len(lines) - 1 and not lines[start].strip():
+        start += 1
+    return start + 1
+
+
 def rst_blocks(page: str, source: str) -> list[Block]:
     lines = source.splitlines()
     found: list[Block] = []
@@ -87,7 +95,8 @@ def rst_blocks(page: str, source: str) -> list[Block]:
                 language, text = options.get("language", "python"), argument
             else:
                 language, text = ("" if name == "parsed-literal" else argument), _content(body)
-            found.append(Block(page, i + 1, name, language, text, options))
+            first = _first_line(lines, j) if name != "literalinclude" else 0
+            found.append(Block(page, i + 1, name, language, text, options, first))
             i, in_paragraph = end, False
             continue
         if directive and directive["name"] == "include":
@@ -106,7 +115,8 @@ def rst_blocks(page: str, source: str) -> list[Block]:
             end = i + 1
             while end < len(lines) and lines[end].strip():
                 end += 1
-            found.append(Block(page, i + 1, "doctest-block", "pycon", _content(lines[i:end])))
+            text = _content(lines[i:end])
+            found.append(Block(page, i + 1, "doctest-block", "pycon", text, first_line=i + 1))
             i, in_paragraph = end, False
             continue
         if stripped.endswith("::") and not stripped.startswith(".."):
@@ -117,7 +127,7 @@ def rst_blocks(page: str, source: str) -> list[Block]:
             paragraph_indent = indentation(line)
             if start < len(lines) and indentation(lines[start]) > paragraph_indent:
                 body, end = _indented_block(lines, start, paragraph_indent)
-                found.append(Block(page, i + 1, "::", "", _content(body)))
+                found.append(Block(page, i + 1, "::", "", _content(body), first_line=start + 1))
                 i, in_paragraph = end, False
                 continue
         in_paragraph = True
@@ -135,9 +145,9 @@ def markdown_blocks(page: str, source: str) -> list[Block]:
             end = i + 1
             while end < len(lines) and not lines[end].strip().startswith(fence["fence"]):
                 end += 1
-            found.append(
-                Block(page, i + 1, "fence", fence["language"], _content(lines[i + 1 : end]))
-            )
+            text = _content(lines[i + 1 : end])
+            first = _first_line(lines, i + 1)
+            found.append(Block(page, i + 1, "fence", fence["language"], text, {}, first))
             i = end + 1
             continue
         i += 1

@@ -182,9 +182,10 @@ def namespace(kind: str) -> dict[str, Any]:
 
 
 def run_doctest(job: Job) -> None:
-    test = doctest.DocTestParser().get_doctest(
-        job["text"], namespace(job.get("namespace", "example")), job["id"], job["id"], 0
-    )
+    """The doctest, its line numbers the page's when ``first_line`` says where it starts."""
+    names = namespace(job.get("namespace", "example"))
+    offset = max(job.get("first_line", 0) - 1, 0)
+    test = doctest.DocTestParser().get_doctest(job["text"], names, job["id"], job["id"], offset)
     runner = QueryCountingRunner()
     report: list[str] = []
     runner.run(test, out=report.append, clear_globs=False)
