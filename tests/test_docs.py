@@ -1,10 +1,12 @@
 """
-Every code example of docs/ is run or checked here, so that none can rot.
+Every code example of docs/ and of README.md is run or checked here, so that none can rot.
 
-``test_block`` runs once per literal block of docs/*.rst (``tests/docs_examples/blocks.py``
-finds them; ``test_docutils_finds_the_same_blocks`` proves it misses none). A block is checked
+``test_block`` runs once per literal block of docs/*.rst and per fenced block of README.md
+(``tests/docs_examples/blocks.py`` finds them; ``test_docutils_finds_the_same_blocks`` and
+``test_markdown_pages_hide_no_block`` prove it misses none). A block is checked
 
-- when ``NAMED`` has a check for its ``:name:``, by that check;
+- when ``NAMED`` has a check for its ``:name:`` (in Markdown, a ``<!-- name: ... -->`` line
+  above the fence), by that check;
 - else by its kind, with no registration: a doctest (``>>>``) runs in the example project,
   with its comments about queries counted per database; a shell block (``sh``, ``console``)
   has every command checked by its program's own parser, and ``manage.py`` commands run in
@@ -12,7 +14,7 @@ finds them; ``test_docutils_finds_the_same_blocks`` proves it misses none). A bl
   (``INCLUDED``).
 
 Any other block fails, naming its page and line: a Python, text or configuration example
-needs a ``:name:`` and a check, or to move into a tested file shown with ``literalinclude``.
+needs a name and a check, or to move into a tested file shown with ``literalinclude``.
 
 The examples that use the example project's models run in one subprocess with its settings
 (``tests/docs_examples/runner.py``), on fresh databases of the topology under test.
@@ -23,11 +25,13 @@ from __future__ import annotations
 import ast
 import configparser
 import inspect
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,11 +46,13 @@ from crossdb.testing import assert_num_queries_per_db
 from tests.docs_examples import commands
 from tests.docs_examples.blocks import (
     DOCS,
+    MARKDOWN_PAGES,
     REPO,
     Block,
     all_blocks,
     docutils_blocks,
     included_text,
+    page_name,
     pages,
 )
 from tests.docs_examples.databases import example_databases
@@ -183,7 +189,8 @@ def unregistered(block: Block) -> None:
     pytest.fail(
         f"{block.where}: a {block.language or block.directive!r} block that no test checks. "
         "Make it a doctest or a shell block, include it from a tested file, or give it a "
-        ":name: and a check in NAMED (tests/test_docs.py).",
+        "name (:name:, or in Markdown a <!-- name: ... --> line above the fence) and a check "
+        "in NAMED (tests/test_docs.py).",
         pytrace=False,
     )
 
@@ -210,12 +217,140 @@ def settings_plan(compare: bool = True, engines: dict[str, str] | None = None):
                     if isinstance(conf, dict):
                         assert conf["ENGINE"] == example[name][alias]["ENGINE"], alias
             elif compare:
-                assert value == example[name], f"{name}: the example project has {example[name]}"
+                assert fits(value, example[name]), (
+                    f"{name}: the example project has {example[name]}"
+                )
 
     def plan(block: Block) -> Plan:
         return Plan(local=[check], jobs=[{"kind": "settings_routing", "text": block.text}])
 
     return plan
+
+
+def elision_mismatch(shown: list[Any], real: list[Any]) -> int | None:
+    """
+    ``None`` when ``shown`` is ``real`` with each ``...`` (``Ellipsis``) of ``shown`` standing
+    for any items, none or more; else the index in ``shown`` of the first item that does not
+    fit. The items between two ``...`` follow each other in ``real``, in order.
+    """
+    runs: list[tuple[int, list[Any]]] = []  # (index in shown of its first item, items)
+    for index, item in enumerate(shown):
+        if item is not Ellipsis:
+            if index and shown[index - 1] is not Ellipsis:
+                runs[-1][1].append(item)
+            else:
+                runs.append((index, [item]))
+    position = 0
+    for number, (start, run) in enumerate(runs):
+        starts: list[int] = list(range(position, len(real))) if start else [0]
+        if number == len(runs) - 1 and shown[-1] is not Ellipsis:  # the run ends the list
+            starts = [i for i in starts if i == len(real) - len(run)]
+        fitting = [_common_prefix(run, real[i:]) for i in starts]
+        if len(run) not in fitting:
+            return start + min(max(fitting, default=0), len(run) - 1)
+        position = starts[fitting.index(len(run))] + len(run)
+    return None
+
+
+def _common_prefix(first: list[Any], second: list[Any]) -> int:
+    count = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+def fits(shown: Any, real: Any) -> bool:
+    """A setting as the docs show it: in a list, ``...`` stands for any items."""
+    if isinstance(shown, list) and Ellipsis in shown:
+        return isinstance(real, (list, tuple)) and elision_mismatch(shown, list(real)) is None
+    return bool(shown == real)
+
+
+# The models files of the example project, in the order README.md shows their classes.
+EXAMPLE_MODELS = ("example_project/employee_app/models.py", "example_project/asset_app/models.py")
+LIVES_IN = re.compile(r'^# lives in "(\w+)"$')
+
+
+def source_lines(source: str) -> list[tuple[int, str, str]]:
+    """
+    ``(number, code, comment)`` of each line of a Python source but its docstrings' (which an
+    excerpt leaves out): the code without its comment nor trailing spaces, "" if there is none.
+    """
+    docstrings: set[int] = set()
+    scopes = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, scopes) and ast.get_docstring(node, clean=False) is not None:
+            first = node.body[0]
+            docstrings.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    comments = {
+        token.start[0]: (token.start[1], token.string)
+        for token in tokenize.generate_tokens(io.StringIO(source).readline)
+        if token.type == tokenize.COMMENT
+    }
+    found = []
+    for number, line in enumerate(source.splitlines(), 1):
+        if number not in docstrings:
+            column, comment = comments.get(number, (len(line), ""))
+            found.append((number, line[:column].rstrip(), comment))
+    return found
+
+
+def defining_app(class_name: str) -> str:
+    """The app of ``EXAMPLE_MODELS`` whose models file defines ``class_name``."""
+    for path in EXAMPLE_MODELS:
+        if re.search(rf"^class {class_name}\b", (REPO / path).read_text(), re.M):
+            return Path(path).parent.name
+    raise LookupError(f"no models file of the example project defines {class_name}")
+
+
+def models_plan(block: Block) -> Plan:
+    """
+    The example project's models as README.md shows them: each line of the block that is not
+    ``...`` (any lines) nor blank (any lines too) is a line of ``EXAMPLE_MODELS``, in order, and
+    the lines between two such gaps follow each other there (its blank lines, comment lines
+    and docstrings aside). A comment of the block is no source: ``# lives in "alias"`` on a
+    class is checked by the routers of the example project, any other comment is an error.
+    """
+    shown: list[Any] = [...]
+    shown_at: dict[int, int] = {}  # index in shown: line of the page
+    routes: dict[str, str] = {}
+    for number, code, comment in source_lines(block.text):
+        line = block.first_line + number - 1
+        if comment:
+            lives_in = LIVES_IN.match(comment)
+            name = re.match(r"class (\w+)\b", code)
+            if not (lives_in and name):
+                raise ValueError(
+                    f"line {line}: no check reads the comment {comment!r} "
+                    "(on a class: '# lives in \"alias\"')"
+                )
+            routes[f"{defining_app(name[1])}.{name[1]}"] = lives_in[1]
+        if code.strip() in ("", "..."):
+            shown.append(...)
+        else:
+            shown_at[len(shown)] = line
+            shown.append(code)
+    shown.append(...)
+    real = [
+        code
+        for path in EXAMPLE_MODELS
+        for _number, code, _comment in source_lines((REPO / path).read_text())
+        if code
+    ]
+
+    def check(block: Block) -> None:
+        wrong = elision_mismatch(shown, real)
+        if wrong is not None:
+            pytest.fail(
+                f"{block.page}:{shown_at[wrong]}: {shown[wrong].strip()!r} is not in "
+                f"{' + '.join(EXAMPLE_MODELS)} where the block puts it: right after the line "
+                "above it, unless a '...' or a blank line comes between",
+                pytrace=False,
+            )
+
+    return Plan(local=[check], jobs=[{"kind": "model_routes", "routes": routes}] if routes else [])
 
 
 def check_imports(block: Block) -> None:
@@ -441,6 +576,8 @@ def job(kind: str, **options: Any) -> Callable[[Block], Plan]:
 
 NAMED: dict[str, Callable[[Block], Plan]] = {
     "installation-settings": settings_plan(),
+    "readme-models": models_plan,
+    "readme-settings": settings_plan(),
     "tutorial-starting-databases": settings_plan(
         engines={"CROSSDB_EXAMPLE_DEFAULT": "postgres", "CROSSDB_EXAMPLE_EMPLOYEE": "mariadb"}
     ),
@@ -563,8 +700,38 @@ def test_block(block: Block, request: pytest.FixtureRequest) -> None:
 def test_docutils_finds_the_same_blocks(page: Path) -> None:
     """docutils, the reference parser, finds no block that tests/docs_examples/blocks.py misses."""
     found = sorted(text for _kind, text in docutils_blocks(page))
-    ours = sorted(block.text for block in BLOCKS if block.page.split(" ")[0] == page.name)
+    ours = sorted(block.text for block in BLOCKS if block.page.split(" ")[0] == page_name(page))
     assert ours == found
+
+
+@pytest.mark.parametrize("name", MARKDOWN_PAGES)
+def test_markdown_pages_hide_no_block(name: str) -> None:
+    """
+    No Markdown parser is a test dependency, so the reader's blocks are checked against what
+    could make another block: every fence marker opens or closes a block it found, and no line
+    outside them is an indented code block (4 spaces or a tab after a blank line) or HTML's
+    ``<pre>``.
+    """
+    lines = (REPO / name).read_text().splitlines()
+    inside: set[int] = set()  # 0-based numbers of fence and content lines
+    for block in BLOCKS:
+        if block.page == name:
+            opening = block.line - 1
+            fence = lines[opening].strip()[:3]
+            closing = next(
+                n for n in range(opening + 1, len(lines)) if lines[n].strip().startswith(fence)
+            )
+            inside.update(range(opening, closing + 1))
+    for number, line in enumerate(lines):
+        if number in inside:
+            continue
+        where = f"{name}:{number + 1}"
+        assert not re.match(r"^ {0,3}(```|~~~)", line), f"{where}: a fence the reader missed"
+        assert "<pre" not in line.lower(), f"{where}: a <pre> block no test checks"
+        indented = line.startswith(("    ", "\t")) and line.strip()
+        assert not (indented and not lines[number - 1].strip()), (
+            f"{where}: an indented code block, which no check reads: fence it"
+        )
 
 
 def test_every_named_check_names_a_block() -> None:

@@ -1,9 +1,13 @@
 """
 Every literal block of the docs: ``.. code-block::`` (and its aliases), ``.. literalinclude::``,
-``::`` paragraphs, doctest blocks, and the fenced blocks of included Markdown files.
+``::`` paragraphs, doctest blocks, and the fenced blocks of included Markdown files and of
+README.md.
 
 A small line-based reader, so that the test suite needs no Sphinx; ``docutils_blocks()``
 parses the same pages with docutils, when it is installed, to prove the reader misses none.
+A Markdown block takes its name from an HTML comment on the line above its fence
+(``<!-- name: readme-models -->``), which GitHub does not show; it is the ``:name:`` of a
+reStructuredText block.
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ CODE_DIRECTIVES = ("code-block", "code", "sourcecode", "literalinclude", "parsed
 DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\.\s+(?P<name>[\w-]+)::\s*(?P<argument>.*)$")
 OPTION = re.compile(r"^\s*:(?P<name>[\w-]+):\s*(?P<value>.*)$")
 FENCE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<language>[\w-]*)")
+MARKDOWN_NAME = re.compile(r"^<!--\s*name:\s*(?P<name>[\w-]+)\s*-->$")
+# Markdown pages outside docs/ whose blocks are examples too.
+MARKDOWN_PAGES = ("README.md",)
 
 
 @dataclass(frozen=True)
 class Block:
-    page: str  # "tutorial.rst", or "changelog.rst > CHANGELOG.md" for an included file
+    page: str  # "docs/tutorial.rst", "docs/changelog.rst > CHANGELOG.md" (included), "README.md"
     line: int  # of the directive, or of the paragraph ending in "::"
     directive: str  # code-block, literalinclude, "::", doctest-block, fence, ...
     language: str
@@ -39,7 +46,7 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"docs/{self.page}:{self.line}"
+        return f"{self.page}:{self.line}"
 
     @property
     def is_doctest(self) -> bool:
@@ -145,9 +152,11 @@ def markdown_blocks(page: str, source: str) -> list[Block]:
             end = i + 1
             while end < len(lines) and not lines[end].strip().startswith(fence["fence"]):
                 end += 1
+            named = MARKDOWN_NAME.match(lines[i - 1].strip()) if i else None
+            options = {"name": named["name"]} if named else {}
             text = _content(lines[i + 1 : end])
             first = _first_line(lines, i + 1)
-            found.append(Block(page, i + 1, "fence", fence["language"], text, {}, first))
+            found.append(Block(page, i + 1, "fence", fence["language"], text, options, first))
             i = end + 1
             continue
         i += 1
@@ -158,8 +167,17 @@ def pages() -> list[Path]:
     return sorted(DOCS.glob("*.rst"))
 
 
+def page_name(path: Path) -> str:
+    """How a block names its page: the path from the repository's root."""
+    return path.relative_to(REPO).as_posix()
+
+
 def all_blocks() -> list[Block]:
-    return [block for path in pages() for block in rst_blocks(path.name, path.read_text())]
+    """The blocks of docs/*.rst, then those of ``MARKDOWN_PAGES``."""
+    found = [block for path in pages() for block in rst_blocks(page_name(path), path.read_text())]
+    for name in MARKDOWN_PAGES:
+        found += markdown_blocks(name, (REPO / name).read_text())
+    return found
 
 
 # literalinclude ---------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """
-Run the docs' examples in the example project, as the docs show them.
+Run the examples of docs/ and README.md in the example project, as the pages show them.
 
 tests/test_docs.py starts ``python -m tests.docs_examples.runner JOBS RESULTS`` with the
 example project's apps importable and ``DJANGO_SETTINGS_MODULE=tests.docs_examples.settings``
@@ -395,8 +395,9 @@ def assert_routed(model: Any, alias: str) -> None:
 def settings_routing(job: Job) -> None:
     """
     With a settings snippet's routers and routes: each route places its models (and any other
-    model of a routed app) there only; every model no route names lives in ``default`` only;
-    each ``"alias": ...,  # label`` comment of DATABASES holds.
+    model of a routed app) there only; every model no route names lives in ``default`` only, or
+    in the alias of a ``# the rest: "alias"`` comment; each ``"alias": ...,  # label`` comment
+    of DATABASES holds.
     """
     from django.apps import apps
     from django.conf import settings
@@ -406,6 +407,7 @@ def settings_routing(job: Job) -> None:
     snippet = exec_settings(job["text"])
     routes = snippet.get("CROSSDB_ROUTES", settings.CROSSDB_ROUTES)
     routers = snippet.get("DATABASE_ROUTERS", settings.DATABASE_ROUTERS)
+    rest = re.search(r'#\s*the rest:\s*"(\w+)"', job["text"])
     with override_settings(CROSSDB_ROUTES=routes, DATABASE_ROUTERS=routers):
         for alias, label in re.findall(r'^\s*"(\w+)":.*#\s*([\w.]+)\s*$', job["text"], re.M):
             for model in models_for(label):
@@ -425,7 +427,16 @@ def settings_routing(job: Job) -> None:
             opts = model._meta
             if opts.app_label in (*routes, "docs_examples", "crossdb") or opts.label in routes:
                 continue
-            assert_routed(model, "default")
+            assert_routed(model, rest[1] if rest else "default")
+
+
+@check
+def model_routes(job: Job) -> None:
+    """``job["routes"]``, ``{model label: alias}``: the model lives there, and only there."""
+    from django.apps import apps
+
+    for label, alias in job["routes"].items():
+        assert_routed(apps.get_model(label), alias)
 
 
 @check
