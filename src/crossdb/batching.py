@@ -143,7 +143,8 @@ class KeysParameter(Lookup):
 
     @classmethod
     def parameter(cls, keys: Sequence[Any], field: Any, connection: Any) -> Any:
-        raise NotImplementedError
+        """The one parameter carrying ``keys`` of ``field`` (each subclass has its form)."""
+        raise NotImplementedError(f"{cls.__name__} must define parameter()")
 
     def rhs_parameter(self, connection: Any) -> Any:
         if isinstance(self.rhs, Slot):
