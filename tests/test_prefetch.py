@@ -191,6 +191,14 @@ class TestChunks:
             assert len({b.shelf.label for b in loaded}) == 120
 
 
+def test_a_keys_lookup_must_say_how_it_sends_its_keys():
+    class Incomplete(batching.KeysParameter):
+        lookup_name = "incomplete"
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete(models.F("id"), [1, 2])
+
+
 class ShardRouter:
     """Orders whose note starts with 'e:' keep their buyer in the employee database."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -133,7 +134,7 @@ class UpToSlot(_SlotComparison):
     operator = "<="
 
 
-class KeysParameter(Lookup):
+class KeysParameter(Lookup, metaclass=ABCMeta):
     """A lookup that sends any number of keys as one parameter."""
 
     prepare_rhs = False
@@ -142,9 +143,9 @@ class KeysParameter(Lookup):
         return self.rhs
 
     @classmethod
+    @abstractmethod
     def parameter(cls, keys: Sequence[Any], field: Any, connection: Any) -> Any:
-        """The one parameter carrying ``keys`` of ``field`` (each subclass has its form)."""
-        raise NotImplementedError(f"{cls.__name__} must define parameter()")
+        """The one parameter carrying ``keys`` of ``field`` (each backend has its form)."""
 
     def rhs_parameter(self, connection: Any) -> Any:
         if isinstance(self.rhs, Slot):
@@ -153,6 +154,7 @@ class KeysParameter(Lookup):
 
 
 def is_integer(field: Any) -> bool:
+    """Whether ``field``'s values are integers (ranges and array literals apply)."""
     return isinstance(field, (IntegerField, AutoField))
 
 

@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.db.models.fields.related_descriptors import (
     ForwardManyToOneDescriptor,
@@ -52,7 +52,7 @@ from django.db.models.fields.related_descriptors import (
 from django.utils.functional import cached_property
 
 from crossdb import routers
-from crossdb.batching import fetch_by_keys
+from crossdb.batching import fetch_by_keys, is_integer
 from crossdb.exceptions import DanglingReference as DanglingReferenceBase
 from crossdb.exceptions import LazyLoadForbidden
 
@@ -246,7 +246,7 @@ class CrossDBForwardDescriptor(_ForwardBase):
         def db_of(instance: Model) -> str:
             return fixed_db or routers.target_db_for_read(field, instance)
 
-        integer = isinstance(field.target_field, (models.IntegerField, models.AutoField))
+        integer = is_integer(field.target_field)
         rows, db_by_instance = _prefetch_by_database(
             instances, db_of, lambda i: getattr(i, attname), base, key_attname, integer
         )

@@ -48,6 +48,7 @@ from crossdb.batching import (
     UpToSlot,
     batch_size,
     chunks,
+    is_integer,
     keys_lookup,
 )
 from crossdb.conf import crossdb_settings
@@ -61,7 +62,6 @@ DEFAULT_BATCH_SIZE = 50_000
 RECHECK_BATCH_SIZE = 10_000
 # A page of integer keys spanning at most this many times its size is probed by range.
 DENSE_SPAN = 2
-_INTEGER_FIELDS = (models.IntegerField, models.AutoField)
 
 
 class VerificationError(Exception):
@@ -223,7 +223,7 @@ class Verifier:
         assert self.partition is not None
         attname = self.field.attname
         index, count = self.partition.index, self.partition.count
-        if isinstance(self.field.target_field, _INTEGER_FIELDS):
+        if is_integer(self.field.target_field):
             bounds = queryset.aggregate(low=Min(attname), high=Max(attname))
             if bounds["low"] is None:
                 return Q(pk__in=[])
@@ -353,7 +353,7 @@ class Verifier:
         """
         if not keys:
             return set()
-        if isinstance(self.field.target_field, _INTEGER_FIELDS):
+        if is_integer(self.field.target_field):
             first, last = bounds or (min(keys), max(keys))
             if last - first + 1 <= DENSE_SPAN * len(keys):
                 return set(map(itemgetter(0), self._range_probe.execute(first, last)))
