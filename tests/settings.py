@@ -30,6 +30,9 @@ def sqlite_database(alias: str) -> dict[str, Any]:
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(TEST_DBS_DIR / f"{TOPOLOGY}-{alias}.sqlite3"),
         "TEST": {"NAME": str(TEST_DBS_DIR / f"test-{TOPOLOGY}-{alias}{SUFFIX}.sqlite3")},
+        # Writers in several processes (propagate_deletions runs, workers) queue for the
+        # write lock at BEGIN instead of failing with "database is locked" mid-transaction.
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30},
     }
 
 
@@ -92,6 +95,11 @@ CROSSDB_ROUTES = {
     "integrity": "employee",
     "integrity.Account": "default",
     "integrity.Shelf": "asset",
+    "integrity.Left": "default",
+    "integrity.Seal": "asset",
+    "integrity.Site": "default",
+    "integrity.Tag": "asset",
+    "integrity.Sticker": "default",
 }
 
 INSTALLED_APPS = [

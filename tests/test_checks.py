@@ -283,3 +283,50 @@ def test_routes_are_read_from_settings_on_each_access():
     assert crossdb_messages(field) == []
     with override_settings(CROSSDB_ROUTES={"hr": "employee", "integrity": "employee"}):
         assert [m.id for m in crossdb_messages(field)] == ["crossdb.W001"]
+
+
+def CASCADE(collector, field, sub_objs, using):
+    """A user's own on_delete that happens to be called CASCADE: not Django's."""
+
+
+@isolate_apps("tests.hr")
+@pytest.mark.parametrize("policy", [CASCADE, lambda *args: None], ids=["named-CASCADE", "lambda"])
+def test_e010_a_callable_that_is_not_djangos_policy(policy):
+    class Source(models.Model):
+        account = CrossDBForeignKey(Account, policy)
+
+        class Meta:
+            app_label = "hr"
+
+    field = Source._meta.get_field("account")
+    assert crossdb_messages(field) == [
+        checks.Error(
+            f"on_delete={policy!r} is not one of Django's policies, so crossdb cannot emulate "
+            f"it across databases.",
+            hint="Use one of django.db.models' CASCADE, PROTECT, RESTRICT, SET_NULL, "
+            "SET_DEFAULT, SET(...) or DO_NOTHING; to react to deletions in your own way, "
+            "use DO_NOTHING with a pre_delete or post_delete signal receiver.",
+            obj=field,
+            id="crossdb.E010",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "name"),
+    [
+        (models.CASCADE, "CASCADE"),
+        (models.PROTECT, "PROTECT"),
+        (models.RESTRICT, "RESTRICT"),
+        (models.SET_NULL, "SET_NULL"),
+        (models.SET_DEFAULT, "SET_DEFAULT"),
+        (models.DO_NOTHING, "DO_NOTHING"),
+        (models.SET(0), "SET"),
+        (models.SET(lambda: 0), "SET"),
+        (CASCADE, None),
+    ],
+)
+def test_policies_are_told_apart_by_identity_not_name(policy, name):
+    from crossdb.deletion import policy_name
+
+    assert policy_name(policy) == name

@@ -131,7 +131,6 @@ def test_assigning_a_saved_instance_sets_the_key():
 @pytest.mark.parametrize(
     "bad_value",
     [
-        pytest.param(lambda: User(username="unsaved"), id="unsaved"),
         pytest.param(lambda: AutoTargetFactory(), id="wrong-model"),
         pytest.param(lambda: "7", id="not-an-instance"),
     ],
@@ -146,6 +145,58 @@ def test_bad_assignment_raises_value_error_and_changes_nothing(bad_value):
     with assert_num_queries_per_db({}):
         assert employee.user_id == user.pk
         assert employee.user == user
+
+
+class TestUnsavedTarget:
+    """Django's rule: an unsaved target may be assigned; save() refuses until it is saved."""
+
+    def test_assignment_is_accepted_and_save_refused_until_the_target_is_saved(self):
+        user = User(username="later")
+        employee = Employee(name="Ada")
+
+        with assert_num_queries_per_db({}):
+            employee.user = user
+        assert employee.user is user
+        assert employee.user_id is None
+        with pytest.raises(ValueError, match="unsaved related object 'user'"):
+            employee.save()
+        assert not Employee.objects.exists()
+
+        user.save()
+        employee.save()
+
+        assert fresh(employee).user_id == user.pk
+        assert employee.user is user
+
+    def test_neither_object_is_given_the_others_database(self):
+        user = User(username="later")
+        employee = Employee(name="Ada")
+
+        employee.user = user
+
+        assert (user._state.db, employee._state.db) == (None, None)
+        user.save()
+        employee.save()
+        assert (user._state.db, employee._state.db) == ("default", "employee")
+
+    def test_inline_formset_bound_to_an_unsaved_parent(self):
+        from django.forms.models import inlineformset_factory
+
+        Formset = inlineformset_factory(User, Employee, fields=["name"], extra=1)
+        user = User(username="new")
+        data = {
+            "employees-TOTAL_FORMS": "1",
+            "employees-INITIAL_FORMS": "0",
+            "employees-0-name": "Ada",
+        }
+        formset = Formset(data, instance=user, prefix="employees")
+
+        assert formset.is_valid(), formset.errors
+        user.save()
+        formset.instance = user
+        [employee] = formset.save()
+
+        assert fresh(employee).user_id == user.pk
 
 
 def test_allow_relation_is_not_asked():

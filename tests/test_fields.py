@@ -211,3 +211,41 @@ def test_get_choices_reads_the_target_database():
     field = Label._meta.get_field("target")
     assert field.get_choices(include_blank=False) == [(1, "in employee")]
     assert field.get_choices()[0][0] == ""
+
+
+def test_one_to_one_field_is_a_django_one_to_one_field():
+    from django.db.models import OneToOneField, OneToOneRel
+
+    from tests.hr.models import Badge
+
+    field = Badge._meta.get_field("user")
+    assert isinstance(field, OneToOneField)
+    assert isinstance(field.remote_field, OneToOneRel)
+    assert (field.one_to_one, field.many_to_one, field.unique) == (True, False, True)
+    _name, path, _args, kwargs = field.deconstruct()
+    assert path == "crossdb.CrossDBOneToOneField"
+    assert "unique" not in kwargs
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_read_only_reverse_one_to_one_in_the_admin(rf):
+    from django.contrib import admin
+    from django.contrib.auth.models import User
+
+    from tests.hr.models import Badge
+
+    user = User.objects.create_superuser("admin", "a@example.com", "pw")
+    badge = Badge.objects.create(user=user, title="Founder")
+
+    class UserAdmin(admin.ModelAdmin):
+        fields = ["username", "badge"]
+        readonly_fields = ["badge"]
+
+    request = rf.get(f"/admin/auth/user/{user.pk}/change/")
+    request.user = user
+    response = UserAdmin(User, admin.site).change_view(request, str(user.pk))
+    response.render()
+
+    assert response.status_code == 200
+    assert "Founder" in response.content.decode()
+    assert badge.pk

@@ -11,11 +11,16 @@ from pathlib import Path
 import factory
 import pytest
 from django.db import connections
+from django.test import TestCase
 from factory.django import DjangoModelFactory
 
 from crossdb import LazyLoadForbidden, forbid_lazy_loads
 from crossdb.factories import CrossDBModelFactory, CrossDBSubFactory
-from crossdb.testing import CaptureQueriesPerDatabase, assert_num_queries_per_db
+from crossdb.testing import (
+    CaptureQueriesPerDatabase,
+    assert_num_queries_per_db,
+    capture_on_commit_callbacks,
+)
 from tests.factories import AssetFactory, EmployeeFactory, UserFactory
 from tests.helpers import SHADOW_ALIASES
 from tests.hr.models import Employee
@@ -254,12 +259,15 @@ class TestFactories:
         assert located(employee.user) == ["default"]
         assert employee.user_id == employee.user.pk
 
-    def test_a_plain_sub_factory_cannot_build(self):
+    def test_a_plain_sub_factory_builds_an_unsaved_target_as_django_does(self):
         class PlainSubEmployeeFactory(EmployeeFactory):
             user = factory.SubFactory(UserFactory)
 
-        with pytest.raises(ValueError, match="is not saved"):
-            PlainSubEmployeeFactory.build()
+        employee = PlainSubEmployeeFactory.build()
+
+        assert (employee.user.pk, employee.user_id) == (None, None)
+        with pytest.raises(ValueError, match="unsaved related object 'user'"):
+            employee.save()
 
     def test_target_factory_writing_to_the_wrong_database(self):
         class PlainEmployeeFactory(DjangoModelFactory):
@@ -354,10 +362,56 @@ def test_deleting_a_user_deletes_their_employees():
 
 
 @pytest.mark.django_db(databases="__all__")
-def test_deleting_a_user_inside_the_test_transaction(django_capture_on_commit_callbacks):
+def test_deleting_a_user_inside_the_test_transaction(crossdb_capture_on_commit_callbacks):
     employee = EmployeeFactory()
 
-    with django_capture_on_commit_callbacks(using="default", execute=True):
+    with crossdb_capture_on_commit_callbacks(execute=True):
         employee.user.delete()
 
     assert not Employee.objects.filter(pk=employee.pk).exists()
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_one_databases_callbacks_are_not_enough(django_capture_on_commit_callbacks):
+    employee = EmployeeFactory()
+
+    with django_capture_on_commit_callbacks(using="default", execute=True) as callbacks:
+        employee.user.delete()
+
+    # The propagation now waits for the commit of "employee", which holds the test's
+    # transaction open: it never comes inside the test.
+    assert len(callbacks) == 1
+    assert Employee.objects.filter(pk=employee.pk).exists()
+
+
+class TestCaptureOnCommitCallbacks(TestCase):
+    databases = {"default", "employee", "asset"}
+
+    def test_runs_the_callbacks_of_every_database_in_turn(self):
+        employee = EmployeeFactory()
+        asset = AssetFactory(owner=employee)
+
+        with capture_on_commit_callbacks(execute=True) as callbacks:
+            employee.user.delete()  # default -> employee (CASCADE) -> asset (SET_NULL)
+
+        assert not Employee.objects.filter(pk=employee.pk).exists()
+        asset.refresh_from_db()
+        assert asset.owner_id is None
+        # default's commit, employee's (its cascade deleted the employee), employee's again.
+        assert len(callbacks) >= 2
+
+    def test_without_execute_it_only_collects(self):
+        employee = EmployeeFactory()
+
+        with capture_on_commit_callbacks() as callbacks:
+            employee.user.delete()
+
+        assert len(callbacks) == 1
+        assert Employee.objects.filter(pk=employee.pk).exists()
+
+    def test_unknown_alias(self):
+        with (
+            self.assertRaisesMessage(ValueError, "Unknown database alias(es) 'nope'"),
+            capture_on_commit_callbacks(using=["nope"]),
+        ):
+            pass

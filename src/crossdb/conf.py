@@ -34,5 +34,10 @@ class Settings:
         """References per link that ``check --database`` reads before it stops."""
         return int(getattr(settings, "CROSSDB_CHECK_MAX_ROWS", 10_000))
 
+    @property
+    def PROPAGATION_LEASE(self) -> float:
+        """Seconds a runner holds a pending propagation before another may take it over."""
+        return float(getattr(settings, "CROSSDB_PROPAGATION_LEASE", 300))
+
 
 crossdb_settings = Settings()

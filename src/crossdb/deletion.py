@@ -1,5 +1,5 @@
 """
-``on_delete`` across databases.
+``on_delete`` across databases: what one deletion collects, checks and records.
 
 Django's deletion ``Collector`` asks every relation pointing at the rows being
 deleted what to do, by calling ``field.remote_field.on_delete``. For a
@@ -8,18 +8,28 @@ user's policy. It is marked ``lazy_sub_objs`` so Django hands it the
 *unevaluated* queryset of dependents (built for the target's database), which
 it re-points at the source's database.
 
-- PROTECT and RESTRICT are checked while collecting, before anything is
-  deleted, and raise Django's own ``ProtectedError`` / ``RestrictedError``.
-- CASCADE collects the dependents in the source's database at once too
-  (without deleting), so that a PROTECT or RESTRICT further down the chain,
-  in any database, blocks the deletion before it starts.
+- When both ends are in one database, the user's policy is Django's own and
+  runs in the deletion's collector and transaction, exactly as for a
+  ``ForeignKey``.
+- PROTECT raises while collecting, before anything is deleted, with Django's
+  ``ProtectedError``.
+- CASCADE collects, without deleting, what it will remove in the source's
+  database, in a collector of its own for that database, and so on down the
+  chain in every database. A PROTECT anywhere raises at once; a RESTRICT
+  anywhere (a cross-database one, or an ordinary ``ForeignKey``'s inside
+  another database) is checked once everything is collected, with Django's
+  rule: a referrer that the same deletion removes through another path does
+  not restrict. The rows still restricting are handed to the deletion's own
+  collector, so that its usual end-of-collect check raises ``RestrictedError``
+  and the admin's ``NestedObjects`` lists them as protected.
+- One deletion shares one view of what it collected, keyed by database,
+  model and primary key, across all its collectors: a cycle of cascades
+  across databases stops where it meets a row already collected.
 - CASCADE, SET_NULL, SET_DEFAULT and SET() are *applied* only after the
-  target's deletion has committed: two databases share no transaction, and a
-  rolled back deletion must leave every dependent untouched. The intent is
-  written to ``crossdb.PendingPropagation`` in the target's database, in the
-  deletion's own transaction; ``transaction.on_commit`` applies it and removes
-  the row. A process that dies in between leaves the row for
-  ``propagate_pending()`` / ``manage.py propagate_deletions``.
+  deletion has committed: two databases share no transaction, and a rolled
+  back deletion must leave every dependent untouched. The intent is written
+  to ``crossdb.PendingPropagation`` in the deleting database, in the
+  deletion's own transaction, and applied by ``crossdb.propagation``.
 
 Deletions that bypass the ORM (raw SQL, another application) are not seen;
 ``manage.py verify_links`` finds what they leave behind.
@@ -27,66 +37,73 @@ Deletions that bypass the ORM (raw SQL, another application) are not seen;
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-from datetime import timedelta
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Model, QuerySet
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
-from django.utils import timezone
 
 from crossdb import routers
-from crossdb.batching import batch_size, chunks
 
 if TYPE_CHECKING:
     from crossdb.fields import CrossDBForeignKey
 
-logger = logging.getLogger("crossdb.deletion")
-
+# Django's policies, which the Collector tells apart by identity.
+POLICIES = ("CASCADE", "PROTECT", "RESTRICT", "SET_NULL", "SET_DEFAULT", "DO_NOTHING")
 # Policies applied after commit, in the source's database.
 PROPAGATED_POLICIES = ("CASCADE", "SET_NULL", "SET_DEFAULT", "SET")
-# Keys stored per PendingPropagation row.
-KEYS_PER_ROW = 1000
+# models.SET() returns one of two closures; their code objects identify it.
+_SET_CODES = frozenset({models.SET(None).__code__, models.SET(lambda: None).__code__})
+
+# A row, across databases: (alias, model label, primary key).
+RowKey = tuple[str, str, Any]
 
 
-def policy_name(on_delete: Any) -> str:
-    """Django's name for a policy; SET(...) closures are "SET"."""
-    if getattr(on_delete, "deconstruct", None) is not None:
+def policy_name(on_delete: Any) -> str | None:
+    """
+    Django's name for one of its own policies (``SET(...)`` closures are "SET"),
+    by identity as Django's Collector dispatches them; None for anything else,
+    whatever the callable is called.
+    """
+    for name in POLICIES:
+        if on_delete is getattr(models, name):
+            return name
+    if getattr(on_delete, "__code__", None) in _SET_CODES:
         return "SET"
-    return str(getattr(on_delete, "__name__", on_delete))
+    return None
 
 
-@dataclass
-class _DeletionState:
-    """What one Collector learned about its cross-database dependents."""
-
-    propagate: list[CrossDBForeignKey] = dataclass_field(default_factory=list)
-    restricted: list[tuple[CrossDBForeignKey, QuerySet[Any]]] = dataclass_field(
-        default_factory=list
-    )
-    cascaded: list[Collector] = dataclass_field(default_factory=list)
+def row_key(alias: str, obj: Model) -> RowKey:
+    concrete = obj._meta.concrete_model or type(obj)
+    return (alias, concrete._meta.label, obj.pk)
 
 
-def _state(collector: Collector) -> _DeletionState:
-    state: _DeletionState | None = collector.__dict__.get("_crossdb_state")
-    if state is None:
-        state = _DeletionState()
-        collector.__dict__["_crossdb_state"] = state
-        original_delete = collector.delete
+@dataclass(frozen=True)
+class _Group:
+    """The deletion a propagation belongs to, while it is being applied."""
 
-        def delete() -> tuple[int, dict[str, int]]:
-            return _delete_and_record(collector, state, original_delete)
+    id: str
+    lifted: frozenset[RowKey]
 
-        # Every ORM deletion (Model.delete, QuerySet.delete, the admin) is
-        # collect() then delete() on one Collector: this is where the intent
-        # joins the deletion's transaction.
-        collector.delete = delete  # type: ignore[method-assign]
-    return state
+
+_applying: ContextVar[_Group | None] = ContextVar("crossdb_applying", default=None)
+
+
+@contextmanager
+def applying(group: str, lifted: frozenset[RowKey]) -> Iterator[None]:
+    """Deletions made inside belong to ``group`` and honour its lifted RESTRICTs."""
+    token = _applying.set(_Group(group, lifted))
+    try:
+        yield
+    finally:
+        _applying.reset(token)
 
 
 def _dependents(field: CrossDBForeignKey, sub_objs: QuerySet[Any]) -> QuerySet[Any]:
@@ -99,6 +116,204 @@ def _dependents(field: CrossDBForeignKey, sub_objs: QuerySet[Any]) -> QuerySet[A
     return queryset  # type: ignore[no-any-return]
 
 
+class Deletion:
+    """
+    One ORM deletion, in every database it reaches.
+
+    ``root`` is the collector whose ``delete()`` runs; the others only
+    collect, to find what a cascade would meet in another database.
+    """
+
+    def __init__(self, root: Collector) -> None:
+        group = _applying.get()
+        self.root = root
+        self.collectors = [root]
+        self.group = group.id if group else uuid.uuid4().hex
+        self.lifted_before = group.lifted if group else frozenset()
+        # Fields whose policy the root's deletion must record and propagate.
+        self.propagate: list[CrossDBForeignKey] = []
+        # Rows referring through RESTRICT, in any database: (alias, field, row).
+        self.restricted: list[tuple[str, Any, Model]] = []
+        # What this deletion put into root.restricted_objects, to take back.
+        self._handed: dict[tuple[type[Model], Any], set[Model]] = {}
+        self._fast_delete_keys: dict[int, set[tuple[Any, Any]]] = {}
+
+    @classmethod
+    def of(cls, collector: Collector) -> Deletion:
+        deletion: Deletion | None = collector.__dict__.get("_crossdb_deletion")
+        if deletion is None:
+            deletion = cls(collector)
+            collector.__dict__["_crossdb_deletion"] = deletion
+            original_delete = collector.delete
+
+            def delete() -> tuple[int, dict[str, int]]:
+                from crossdb import propagation
+
+                deletion.raise_if_restricted()
+                return propagation.record_and_delete(deletion, original_delete)
+
+            # Every ORM deletion (Model.delete, QuerySet.delete, the admin) is
+            # collect() then delete() on one Collector: this is where the intent
+            # joins the deletion's transaction.
+            collector.delete = delete  # type: ignore[method-assign]
+        return deletion
+
+    # What is collected -----------------------------------------------------------
+
+    def collected(self, alias: str) -> set[tuple[Any, Any]]:
+        """``(concrete model, pk)`` of every row this deletion removes in ``alias``."""
+        keys: set[tuple[Any, Any]] = set()
+        for collector in self.collectors:
+            if collector.using != alias:
+                continue
+            for model, instances in collector.data.items():
+                concrete = model._meta.concrete_model
+                keys.update((concrete, obj.pk) for obj in instances)
+            for queryset in collector.fast_deletes:
+                keys |= self._fast_deleted(queryset)
+        return keys
+
+    def _fast_deleted(self, queryset: Any) -> set[tuple[Any, Any]]:
+        known = self._fast_delete_keys.get(id(queryset))
+        if known is None:
+            concrete = queryset.model._meta.concrete_model
+            known = {(concrete, pk) for pk in queryset.values_list("pk", flat=True)}
+            self._fast_delete_keys[id(queryset)] = known
+        return known
+
+    def cascade(self, collector: Collector, field: CrossDBForeignKey, rows: QuerySet[Any]) -> None:
+        """Collect, without deleting, what a cascade removes in the source's database."""
+        alias = rows.db
+        seen = self.collected(alias)
+        new = [row for row in rows if (row._meta.concrete_model, row.pk) not in seen]
+        if not new:
+            return
+        sub = type(collector)(using=alias, origin=collector.origin)
+        sub.__dict__["_crossdb_deletion"] = self
+        self.collectors.append(sub)
+        sub.collect(
+            new,
+            source=field.remote_field.model,
+            source_attr=field.name,
+            nullable=field.null,
+            fail_on_restricted=False,
+        )
+        if hasattr(collector, "nested"):
+            # The admin's NestedObjects: show the cascaded rows in its tree.
+            for source, targets in sub.edges.items():  # type: ignore[attr-defined]
+                collector.edges.setdefault(source, []).extend(targets)  # type: ignore[attr-defined]
+            for model, objs in sub.model_objs.items():  # type: ignore[attr-defined]
+                collector.model_objs[model].update(objs)  # type: ignore[attr-defined]
+            collector.protected.update(sub.protected)  # type: ignore[attr-defined]
+        # A sub-collector collects with fail_on_restricted=False, which would
+        # drop what its own ordinary ForeignKeys restrict: keep it.
+        for fields in sub.restricted_objects.values():
+            for restricting_field, objs in fields.items():
+                self.restricted.extend((alias, restricting_field, obj) for obj in objs)
+        sub.restricted_objects.clear()
+        self.hand_restrictions_to_root()
+
+    def restrict(self, field: CrossDBForeignKey, rows: QuerySet[Any]) -> None:
+        self.restricted.extend((rows.db, field, row) for row in rows)
+        self.hand_restrictions_to_root()
+
+    # RESTRICT ----------------------------------------------------------------------
+
+    def _removed(self) -> dict[str, set[tuple[Any, Any]]]:
+        return {
+            alias: self.collected(alias) for alias in {alias for alias, _, _ in self.restricted}
+        }
+
+    def blocking(self) -> list[tuple[str, Any, Model]]:
+        """The restricted rows that this deletion does not remove itself."""
+        if not self.restricted:
+            return []
+        removed = self._removed()
+        return [
+            (alias, field, row)
+            for alias, field, row in self.restricted
+            if (row._meta.concrete_model, row.pk) not in removed[alias]
+            and row_key(alias, row) not in self.lifted_before
+        ]
+
+    def lifted(self) -> frozenset[RowKey]:
+        """Rows whose RESTRICT this deletion lifts, because it removes them too."""
+        if not self.restricted:
+            return self.lifted_before
+        removed = self._removed()
+        return self.lifted_before | {
+            row_key(alias, row)
+            for alias, _field, row in self.restricted
+            if (row._meta.concrete_model, row.pk) in removed[alias]
+        }
+
+    def hand_restrictions_to_root(self) -> None:
+        """
+        Put the rows restricting now into the root collector's own
+        ``restricted_objects``, replacing what an earlier call put there:
+        Django's check at the end of the root's ``collect()`` then raises
+        ``RestrictedError`` for them, and ``NestedObjects`` lists them.
+        """
+        # {model: {field: {rows}}}; django-stubs types its keys as instances.
+        restricted: Any = self.root.restricted_objects
+        for (model, field), objs in self._handed.items():
+            restricted[model][field] = restricted[model].get(field, set()) - objs
+        handed: dict[tuple[type[Model], Any], set[Model]] = defaultdict(set)
+        for _alias, field, row in self.blocking():
+            handed[type(row), field].add(row)
+        for (model, field), objs in handed.items():
+            restricted[model][field] = restricted[model].get(field, set()) | objs
+        self._handed = handed
+
+    def raise_if_restricted(self) -> None:
+        """What the root's collect() checks, again at delete(): nothing restricted is deleted."""
+        blocking = self.blocking()
+        if blocking:
+            raise restricted_error(
+                self.root, {(type(row), field): [row] for _alias, field, row in blocking}
+            )
+
+
+def restricted_error(
+    collector: Collector, restricted: dict[tuple[type[Model], Any], list[Model]]
+) -> RestrictedError:
+    by_field: dict[str, list[Model]] = defaultdict(list)
+    for (model, field), objs in restricted.items():
+        by_field[f"'{model.__name__}.{field.name}'"].extend(objs)
+    origin: Any = collector.origin
+    name = type(origin).__name__ if isinstance(origin, Model) else origin.model.__name__
+    return RestrictedError(
+        f"Cannot delete some instances of model {name!r} because they are referenced "
+        f"through restricted foreign keys: {', '.join(by_field)}.",
+        set(chain.from_iterable(by_field.values())),
+    )
+
+
+def raise_if_restricted(collector: Collector, lifted: frozenset[RowKey]) -> None:
+    """
+    Django's check at the end of ``Collector.collect(fail_on_restricted=True)``,
+    for a collector that collected with ``fail_on_restricted=False``, leaving
+    out rows whose RESTRICT the same deletion lifted.
+
+    Copied from Django 5.2's ``django/db/models/deletion.py``
+    (``Collector.collect``, the ``if fail_on_restricted:`` block);
+    tests/test_django_copies.py notices when Django's original changes.
+    """
+    for related_model, instances in collector.data.items():
+        collector.clear_restricted_objects_from_set(related_model, set(instances))
+    for qs in collector.fast_deletes:
+        collector.clear_restricted_objects_from_queryset(qs.model, qs)
+    restricted: dict[tuple[type[Model], Any], list[Model]] = {}
+    restricted_objects: Any = collector.restricted_objects
+    for restricted_model, fields in restricted_objects.items():
+        for field, objs in fields.items():
+            kept = [obj for obj in objs if row_key(collector.using, obj) not in lifted]
+            if kept:
+                restricted[restricted_model, field] = kept
+    if restricted:
+        raise restricted_error(collector, restricted)
+
+
 class CrossDBOnDelete:
     """The callable Django's Collector sees as ``field.remote_field.on_delete``."""
 
@@ -108,7 +323,7 @@ class CrossDBOnDelete:
         self.policy = policy
 
     def __repr__(self) -> str:
-        return f"CrossDBOnDelete({policy_name(self.policy)})"
+        return f"CrossDBOnDelete({policy_name(self.policy) or self.policy!r})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CrossDBOnDelete) and other.policy == self.policy
@@ -120,16 +335,20 @@ class CrossDBOnDelete:
         self, collector: Collector, field: CrossDBForeignKey, sub_objs: QuerySet[Any], using: str
     ) -> None:
         name = policy_name(self.policy)
+        if name is None:
+            raise TypeError(
+                f"{field.model._meta.label}.{field.name}: on_delete={self.policy!r} is not one "
+                f"of Django's policies, so it cannot be emulated across databases (see check "
+                f"crossdb.E010). Nothing was deleted."
+            )
         if name == "DO_NOTHING":
             return
-        if not callable(self.policy) or (
-            name not in PROPAGATED_POLICIES and name not in ("PROTECT", "RESTRICT")
-        ):
-            raise TypeError(
-                f"{field.model._meta.label}.{field.name}: on_delete={self.policy!r} cannot "
-                f"be emulated across databases (see check crossdb.E004/E005)."
-            )
         dependents = _dependents(field, sub_objs)
+        if dependents.db == collector.using:
+            # Both ends in one database: Django's own policy, in this deletion.
+            if getattr(self.policy, "lazy_sub_objs", False) or dependents:
+                self.policy(collector, field, dependents, using)
+            return
         if name == "PROTECT":
             protected = list(dependents)
             if protected:
@@ -142,228 +361,11 @@ class CrossDBOnDelete:
                     set(protected),
                 )
             return
-        state = _state(collector)
+        deletion = Deletion.of(collector)
         if name == "RESTRICT":
-            state.restricted.append((field, dependents))
+            deletion.restrict(field, dependents)
             return
-        if field not in state.propagate:
-            state.propagate.append(field)
+        if collector is deletion.root and field not in deletion.propagate:
+            deletion.propagate.append(field)
         if name == "CASCADE":
-            _collect_cascade(collector, state, field, dependents)
-
-
-def _collect_cascade(
-    collector: Collector,
-    state: _DeletionState,
-    field: CrossDBForeignKey,
-    dependents: QuerySet[Any],
-) -> None:
-    """
-    Collect, without deleting, what the cascade will delete in the source's database.
-
-    Any PROTECT on the way raises now, before the target is deleted. The
-    admin's NestedObjects gets the collected rows added to its tree so the
-    delete-confirmation page lists them.
-    """
-    nested = hasattr(collector, "nested")
-    sub_collector = type(collector)(using=dependents.db, origin=collector.origin)
-    sub_collector.collect(
-        dependents,
-        source=field.remote_field.model,
-        source_attr=field.name,
-        nullable=field.null,
-        fail_on_restricted=False,
-    )
-    if nested:
-        for source, targets in sub_collector.edges.items():  # type: ignore[attr-defined]
-            collector.edges.setdefault(source, []).extend(targets)  # type: ignore[attr-defined]
-        for model, objs in sub_collector.model_objs.items():  # type: ignore[attr-defined]
-            collector.model_objs[model].update(objs)  # type: ignore[attr-defined]
-        collector.protected.update(sub_collector.protected)  # type: ignore[attr-defined]
-    state.cascaded.append(sub_collector)
-
-
-def _cascaded_keys(state: _DeletionState) -> set[tuple[str, Any, Any]]:
-    keys: set[tuple[str, Any, Any]] = set()
-    for sub in state.cascaded:
-        for model, instances in sub.data.items():
-            keys.update((sub.using, model._meta.concrete_model, obj.pk) for obj in instances)
-        for queryset in sub.fast_deletes:
-            concrete = queryset.model._meta.concrete_model
-            keys.update((sub.using, concrete, pk) for pk in queryset.values_list("pk", flat=True))
-    return keys
-
-
-def _check_restricted(state: _DeletionState) -> None:
-    blocked: dict[str, list[Model]] = {}
-    cascaded: set[tuple[str, Any, Any]] | None = None
-    for field, dependents in state.restricted:
-        rows = list(dependents)
-        if rows and cascaded is None:
-            cascaded = _cascaded_keys(state)
-        kept = [
-            row
-            for row in rows
-            if (dependents.db, row._meta.concrete_model, row.pk) not in (cascaded or ())
-        ]
-        if kept:
-            blocked.setdefault(f"'{field.model.__name__}.{field.name}'", []).extend(kept)
-    if blocked:
-        raise RestrictedError(
-            f"Cannot delete some instances because they are referenced through "
-            f"restricted foreign keys in another database: {', '.join(blocked)}.",
-            {row for rows in blocked.values() for row in rows},
-        )
-
-
-def _deleted_keys(collector: Collector, field: CrossDBForeignKey) -> list[Any]:
-    target = field.remote_field.model._meta.concrete_model
-    key_attname = field.target_field.attname
-    keys: dict[Any, None] = {}
-    for model, instances in collector.data.items():
-        if model._meta.concrete_model is target:
-            for obj in instances:
-                keys[getattr(obj, key_attname)] = None
-    return list(keys)
-
-
-def _delete_and_record(
-    collector: Collector, state: _DeletionState, original_delete: Any
-) -> tuple[int, dict[str, int]]:
-    from crossdb.models import PendingPropagation
-
-    _check_restricted(state)
-    rows: list[PendingPropagation] = []
-    for field in state.propagate:
-        for chunk in chunks(_deleted_keys(collector, field), KEYS_PER_ROW):
-            row = PendingPropagation(
-                source_model=field.model._meta.label,
-                source_field=field.name,
-                target_model=field.remote_field.model._meta.label,
-            )
-            row.keys = list(chunk)
-            rows.append(row)
-    using = collector.using
-    with transaction.atomic(using=using, savepoint=False):
-        PendingPropagation.objects.using(using).bulk_create(rows)
-        result = original_delete()
-    if rows:
-        ids = [row.pk for row in rows]
-        transaction.on_commit(lambda: _propagate_after_commit(using, ids), using=using)
-    return result  # type: ignore[no-any-return]
-
-
-def _propagate_after_commit(using: str, ids: list[int]) -> None:
-    try:
-        propagate_pending(using=using, ids=ids)
-    except Exception:
-        # The deletion itself has committed: failing the caller now would
-        # report a deletion that happened as one that did not.
-        logger.exception(
-            "Propagating deletions from database %r failed; the pending rows stay "
-            "for `manage.py propagate_deletions`.",
-            using,
-        )
-
-
-@dataclass
-class PropagationResult:
-    applied: int = 0
-    failed: int = 0
-    rows_changed: int = 0
-
-
-def _link(row: Any) -> CrossDBForeignKey:
-    field: CrossDBForeignKey = apps.get_model(row.source_model)._meta.get_field(row.source_field)
-    return field
-
-
-def _apply(row: Any, using: str) -> int:
-    """Apply one pending row's policy; return the number of dependent rows changed."""
-    field = _link(row)
-    target = field.remote_field.model
-    key_name = field.target_field.attname
-    key_field = field.target_field
-    keys = [key_field.to_python(key) for key in row.keys]
-    # A target re-created with the same key since the deletion keeps its references.
-    alive = set(
-        target._base_manager.using(using)
-        .filter(**{f"{key_name}__in": keys})
-        .values_list(key_name, flat=True)
-    )
-    keys = [key for key in keys if key not in alive]
-    if not keys:
-        return 0
-    source_db = routers.source_db_for_write(field)
-    name = policy_name(field.on_delete)
-    changed = 0
-    with transaction.atomic(using=source_db):
-        for chunk in chunks(keys, batch_size(source_db)):
-            dependents = field.model._base_manager.using(source_db).filter(
-                **{f"{field.attname}__in": chunk}
-            )
-            if name == "CASCADE":
-                changed += dependents.delete()[0]
-            elif dependents.exists():
-                # Like Django, compute SET()'s value only when a row needs it.
-                changed += dependents.update(**{field.attname: _new_value(field, name)})
-    return changed
-
-
-def _new_value(field: CrossDBForeignKey, name: str) -> Any:
-    if name == "SET_NULL":
-        return None
-    if name == "SET_DEFAULT":
-        return field.get_default()
-    # SET(value or callable): Django's closure hides the value; its deconstruct keeps it.
-    value = field.on_delete.deconstruct()[1][0]
-    value = value() if callable(value) else value
-    if isinstance(value, Model):
-        value = getattr(value, field.target_field.attname)
-    return value
-
-
-def propagate_pending(
-    using: str | Iterable[str] | None = None,
-    *,
-    ids: Iterable[int] | None = None,
-    older_than: timedelta | None = None,
-) -> PropagationResult:
-    """
-    Apply pending cross-database on_delete effects, idempotently.
-
-    ``using`` is a database alias, several, or None for every database. Rows
-    that fail stay pending with their error recorded. Call it from a
-    scheduler (or ``manage.py propagate_deletions``) to finish what a process
-    that died after a deletion left undone; ``older_than`` skips rows young
-    enough that their own process is probably still applying them.
-    """
-    from django.conf import settings
-
-    from crossdb.models import PendingPropagation
-
-    aliases = (
-        list(settings.DATABASES)
-        if using is None
-        else ([using] if isinstance(using, str) else list(using))
-    )
-    result = PropagationResult()
-    for alias in aliases:
-        rows = PendingPropagation.objects.using(alias).all()
-        if ids is not None:
-            rows = rows.filter(pk__in=list(ids))
-        if older_than is not None:
-            rows = rows.filter(created_at__lte=timezone.now() - older_than)
-        for row in rows.iterator():
-            try:
-                result.rows_changed += _apply(row, alias)
-            except Exception as exc:
-                result.failed += 1
-                PendingPropagation.objects.using(alias).filter(pk=row.pk).update(
-                    attempts=models.F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"
-                )
-                logger.warning("Could not apply %s: %s", row, exc)
-                continue
-            PendingPropagation.objects.using(alias).filter(pk=row.pk).delete()
-            result.applied += 1
-    return result
+            deletion.cascade(collector, field, dependents)

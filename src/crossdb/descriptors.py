@@ -16,8 +16,9 @@ back to DEFAULT_DB_ALIAS instead (or uses the field's explicit ``database=``).
 Django also asks ``router.allow_relation()`` on assignment, and without a
 router opinion only allows relations inside one database. A cross-database
 field exists precisely to relate rows of two databases, so its accessors
-never ask; they check the things that matter instead: the model, and that
-the target is saved (it has to be, to have a key another database can hold).
+never ask; they check the model instead. An unsaved target is accepted on
+assignment, as Django does, and ``save()`` refuses to store the reference
+until the target is saved and has a key.
 
 In the example::
 
@@ -298,14 +299,11 @@ class CrossDBForwardDescriptor(_ForwardBase):
                     f'Cannot assign "{value!r}": "{instance._meta.object_name}.{field.name}" '
                     f'must be a "{target._meta.object_name}" instance.'
                 )
-            key = getattr(value, field.target_field.attname)
-            if value._state.adding or key is None:
-                raise ValueError(
-                    f'Cannot assign "{value!r}": the {target._meta.object_name} is not saved. '
-                    f'"{instance._meta.object_name}.{field.name}" points to another database '
-                    f"and can only hold the key of a saved row: save it first."
-                )
-            setattr(instance, field.attname, key)
+            # As Django: an unsaved target is accepted here and refused by save()
+            # until it is saved, when Model._prepare_related_fields_for_save()
+            # picks up its key. Unlike Django, neither object is given the
+            # other's database: they live in different ones.
+            setattr(instance, field.attname, getattr(value, field.target_field.attname))
         else:
             related = field.get_cached_value(instance, default=None)
             if related is not None and not remote_field.multiple:

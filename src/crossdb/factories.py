@@ -52,8 +52,9 @@ class CrossDBSubFactory(SubFactory):
     A ``SubFactory`` for the target of a ``CrossDBForeignKey``.
 
     The target is always *created*, on its model's database, even when the
-    source is only built (``EmployeeFactory.build()``): a cross-database field
-    can only hold the key of a saved row. The target's factory must create on
+    source is only built (``EmployeeFactory.build()``), so that the built row
+    holds a real key (a plain ``SubFactory`` builds an unsaved target, which
+    ``save()`` refuses, as Django does). The target's factory must create on
     that database, i.e. be a ``CrossDBModelFactory`` or name it in ``Meta.database``.
     """
 

@@ -210,6 +210,17 @@ class CrossDBForeignKey(ForeignKey[Any, Any]):
                     "crossdb.E005",
                 )
             ]
+        if policy_name(on_delete) is None:
+            return [
+                self._error(
+                    f"on_delete={on_delete!r} is not one of Django's policies, so crossdb "
+                    f"cannot emulate it across databases.",
+                    "Use one of django.db.models' CASCADE, PROTECT, RESTRICT, SET_NULL, "
+                    "SET_DEFAULT, SET(...) or DO_NOTHING; to react to deletions in your own "
+                    "way, use DO_NOTHING with a pre_delete or post_delete signal receiver.",
+                    "crossdb.E010",
+                )
+            ]
         if on_delete is models.SET_NULL and not self.null:
             return [
                 self._error(
@@ -314,28 +325,19 @@ CrossDBForeignKey.register_lookup(CrossDBIn)
 CrossDBForeignKey.register_lookup(CrossDBExact)
 
 
-class CrossDBOneToOneField(CrossDBForeignKey):
-    """A one-to-one relation to a model that lives in another database."""
+class CrossDBOneToOneField(CrossDBForeignKey, OneToOneField[Any, Any]):
+    """
+    A one-to-one relation to a model that lives in another database.
+
+    It is a ``OneToOneField`` (``isinstance`` checks in Django and elsewhere see
+    one) whose column, checks and accessors are ``CrossDBForeignKey``'s:
+    ``OneToOneField.__init__`` sets ``unique``, ``deconstruct`` drops it again,
+    and ``_check_unique``, ``save_form_data`` and ``formfield`` come from it.
+    """
 
     many_to_one = False
     one_to_one = True
 
-    forward_related_accessor_class = CrossDBForwardOneToOneDescriptor
+    forward_related_accessor_class = CrossDBForwardOneToOneDescriptor  # type: ignore[assignment]
     related_accessor_class = CrossDBReverseOneToOneDescriptor  # type: ignore[assignment]
-    rel_class = OneToOneField.rel_class
     description = "One-to-one relation to a model in another database"
-
-    def __init__(self, to: Any, on_delete: Any, **kwargs: Any) -> None:
-        kwargs["unique"] = True
-        super().__init__(to, on_delete, **kwargs)
-
-    def deconstruct(self) -> Any:
-        name, path, args, kwargs = super().deconstruct()
-        kwargs.pop("unique", None)
-        return name, path, args, kwargs
-
-    save_form_data = OneToOneField.save_form_data
-
-    def _check_unique(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        # ForeignKey warns that unique=True is a OneToOneField; this is one.
-        return []

@@ -64,11 +64,28 @@ def remote_keys(lookup: Any, connection: Any) -> list[Any] | None:
     return keys
 
 
+def can_hold(connection: Any, key: Any) -> bool:
+    """
+    Whether a column on ``connection`` can hold ``key`` at all. PostgreSQL's
+    text types cannot store NUL, so no row there refers to such a key (and
+    binding it would fail the whole query).
+    """
+    return not (isinstance(key, str) and "\x00" in key and connection.vendor == "postgresql")
+
+
 class CrossDBIn(RelatedIn):
     def as_sql(self, compiler: Any, connection: Any) -> Any:
         keys = remote_keys(self, connection)
         if keys is None:
-            return super().as_sql(compiler, connection)
+            if isinstance(self.rhs, (list, tuple, set)) and not all(
+                can_hold(connection, key) for key in self.rhs
+            ):
+                keys = list(self.rhs)
+            else:
+                return super().as_sql(compiler, connection)
+        keys = [key for key in keys if can_hold(connection, key)]
+        if not keys:
+            raise EmptyResultSet
         resolved = copy.copy(self)
         resolved.rhs = keys
         return resolved.as_sql(compiler, connection)

@@ -15,8 +15,16 @@ class PendingPropagation(models.Model):
     "These targets were deleted; apply ``source_model.source_field``'s on_delete."
 
     Written in the target's database in the same transaction as the deletion
-    and removed once the policy has been applied in the source's database, so
-    a process that dies in between leaves a row to finish the job from.
+    and removed once the policy has been applied in the source's database and
+    that has committed, so a process that dies in between leaves a row to
+    finish the job from.
+
+    A runner claims a row before applying it: ``claim_token`` names the runner
+    and ``claimed_until`` ends its lease, so two runners never apply one row at
+    the same time and a runner that died gives the row back when its lease
+    ends. The rows of one deletion share a ``deletion_group``; ``lifted_json``
+    lists the rows (``[alias, model label, pk]``) whose ``RESTRICT`` that
+    deletion lifted because it removes them too.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -27,6 +35,10 @@ class PendingPropagation(models.Model):
     keys_json = models.TextField()
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    deletion_group = models.CharField(max_length=32, blank=True, default="")
+    lifted_json = models.TextField(blank=True, default="[]")
+    claim_token = models.CharField(max_length=32, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["id"]
@@ -45,3 +57,11 @@ class PendingPropagation(models.Model):
     @keys.setter
     def keys(self, value: list[Any]) -> None:
         self.keys_json = json.dumps(list(value), cls=DjangoJSONEncoder)
+
+    @property
+    def lifted(self) -> frozenset[tuple[str, str, Any]]:
+        return frozenset(tuple(row) for row in json.loads(self.lifted_json or "[]"))
+
+    @lifted.setter
+    def lifted(self, value: frozenset[tuple[str, str, Any]]) -> None:
+        self.lifted_json = json.dumps(sorted(value, key=repr), cls=DjangoJSONEncoder)

@@ -8,9 +8,9 @@ the fixture imports ``crossdb.testing`` only when a test asks for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
@@ -38,3 +38,18 @@ def django_assert_num_queries_per_db() -> DjangoAssertNumQueriesPerDb:
     from crossdb.testing import assert_num_queries_per_db
 
     return assert_num_queries_per_db
+
+
+@pytest.fixture
+def crossdb_capture_on_commit_callbacks() -> Callable[..., AbstractContextManager[list[Any]]]:
+    """
+    ``crossdb.testing.capture_on_commit_callbacks``: pytest-django's
+    ``django_capture_on_commit_callbacks`` for every database at once::
+
+        def test_delete(crossdb_capture_on_commit_callbacks):
+            with crossdb_capture_on_commit_callbacks(execute=True):
+                user.delete()
+    """
+    from crossdb.testing import capture_on_commit_callbacks
+
+    return capture_on_commit_callbacks

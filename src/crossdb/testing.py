@@ -8,15 +8,19 @@ cannot run a query, so it is not captured and counts as 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from types import TracebackType
+from typing import Any
 
 from django.db import connections
 from django.test.testcases import DatabaseOperationForbidden  # type: ignore[attr-defined]
 from django.test.utils import CaptureQueriesContext
 
-__all__ = ["CaptureQueriesPerDatabase", "assert_num_queries_per_db"]
+__all__ = ["CaptureQueriesPerDatabase", "assert_num_queries_per_db", "capture_on_commit_callbacks"]
+
+logger = logging.getLogger("crossdb.testing")
 
 
 def _check_aliases(aliases: Iterable[str]) -> None:
@@ -113,3 +117,57 @@ def assert_num_queries_per_db(expected: Mapping[str, int]) -> Iterator[CaptureQu
     if captured.counts != wanted:
         message = f"queries per database: expected {wanted}, got {captured.counts}"
         raise AssertionError("\n".join(filter(None, [message, captured.report()])))
+
+
+@contextmanager
+def capture_on_commit_callbacks(
+    *, using: Iterable[str] | None = None, execute: bool = False
+) -> Iterator[list[Callable[[], object]]]:
+    """
+    Django's ``TestCase.captureOnCommitCallbacks()``, for every database at once.
+
+    A deletion that reaches another database is applied by a callback of the
+    deleting database's commit; when the referencing database has a
+    transaction open, as it has in every ``TestCase``, that callback waits in
+    turn for the referencing database's commit. Django's context manager
+    follows one alias; this one follows all of them (or those in ``using``)
+    and, with ``execute=True``, runs the callbacks registered in the block and
+    those they register, in whatever database, until none is left::
+
+        with capture_on_commit_callbacks(execute=True):
+            user.delete()
+        assert not Employee.objects.filter(user_id=key).exists()
+
+    It yields the list of the callbacks, filled when the block ends.
+    """
+    aliases = list(connections) if using is None else list(using)
+    _check_aliases(aliases)
+    seen = {alias: len(connections[alias].run_on_commit) for alias in aliases}
+    callbacks: list[Callable[[], object]] = []
+    try:
+        yield callbacks
+    finally:
+        # Django's loop (django/test/testcases.py, captureOnCommitCallbacks), over every alias.
+        while True:
+            found = False
+            for alias in aliases:
+                # [(savepoint ids, callback, robust)]; django-stubs knows two items.
+                registered: list[Any] = connections[alias].run_on_commit
+                new, seen[alias] = registered[seen[alias] :], len(registered)
+                for _savepoints, callback, robust in new:
+                    found = True
+                    callbacks.append(callback)
+                    if execute:
+                        _run(callback, robust)
+            if not found:
+                break
+
+
+def _run(callback: Callable[[], object], robust: bool) -> None:
+    if not robust:
+        callback()
+        return
+    try:
+        callback()
+    except Exception as error:
+        logger.error("Error calling %s in on_commit() (%s).", callback, error, exc_info=True)

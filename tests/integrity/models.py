@@ -88,3 +88,57 @@ class Shelf(models.Model):
 
 class Bin(models.Model):
     shelf = CrossDBForeignKey(Shelf, models.CASCADE, related_name="bins")
+
+
+class Node(models.Model):
+    """A cascade onto its own model, inside ``employee``: Django's rules, Django's cycles."""
+
+    parent = CrossDBForeignKey("self", models.CASCADE, null=True, related_name="children")
+
+
+class Left(models.Model):
+    """Lives in ``default``; with ``Right`` (in ``employee``) a cycle of cascades."""
+
+    right = CrossDBForeignKey("Right", models.CASCADE, null=True, related_name="lefts")
+
+
+class Right(models.Model):
+    left = CrossDBForeignKey(Left, models.CASCADE, null=True, related_name="rights")
+
+
+class Lock(models.Model):
+    """An ordinary RESTRICT inside ``employee``, reached through Account -> Membership."""
+
+    membership = models.ForeignKey(Membership, models.RESTRICT, related_name="locks")
+    # When set, the same deletion of the account removes the lock too.
+    account = CrossDBForeignKey(Account, models.CASCADE, null=True, related_name="locks")
+
+
+class Seal(models.Model):
+    """Lives in ``asset``: a cross-database RESTRICT on Membership, a CASCADE from Account."""
+
+    membership = CrossDBForeignKey(Membership, models.RESTRICT, related_name="seals")
+    account = CrossDBForeignKey(Account, models.CASCADE, null=True, related_name="seals")
+
+
+class Site(models.Model):
+    """Lives in ``default``: character keys that differ only by case and trailing space."""
+
+    code = models.CharField(max_length=20, unique=True)
+
+
+class Visit(models.Model):
+    site = CrossDBForeignKey(Site, models.CASCADE, to_field="code", related_name="visits")
+
+
+class Tag(models.Model):
+    """Lives in ``asset`` (SQLite, which stores any character in a key)."""
+
+    code = models.CharField(max_length=20, primary_key=True)
+
+
+class Sticker(models.Model):
+    """Lives in ``default``: PostgreSQL on the real topology, which cannot store NUL."""
+
+    tag = CrossDBForeignKey(Tag, models.CASCADE, related_name="stickers")
+    note = models.CharField(max_length=20, default="")

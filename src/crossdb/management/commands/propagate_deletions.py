@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from crossdb.deletion import propagate_pending
+from crossdb.propagation import propagate_pending
 
 
 class Command(BaseCommand):
@@ -28,10 +28,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--older-than",
             type=float,
-            default=60.0,
+            default=0.0,
             metavar="SECONDS",
-            help="Skip rows younger than this, which their own process is probably still "
-            "applying (default: 60).",
+            help="Also leave rows younger than this (default: 0). Rows a live process has "
+            "claimed are always left to it until its lease (CROSSDB_PROPAGATION_LEASE) ends.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -41,11 +41,22 @@ class Command(BaseCommand):
                 raise CommandError(f"Unknown database {alias!r}.", returncode=2)
         if options["older_than"] < 0:
             raise CommandError("--older-than must be 0 or more.", returncode=2)
-        result = propagate_pending(databases, older_than=timedelta(seconds=options["older_than"]))
+        older_than = options["older_than"]
+        result = propagate_pending(databases, older_than=timedelta(seconds=older_than))
         summary = (
             f"{result.applied} pending propagation(s) applied, {result.rows_changed} "
             f"dependent row(s) changed, {result.failed} failed."
         )
+        if result.skipped_claimed:
+            summary += (
+                f" {result.skipped_claimed} left to the runner that claimed them (applied "
+                f"by it, or by a later run once its lease ends)."
+            )
+        if result.skipped_young:
+            summary += (
+                f" {result.skipped_young} younger than --older-than {older_than:g}s left "
+                f"alone: run without --older-than to apply them now."
+            )
         if result.failed:
             self.stderr.write(self.style.ERROR(summary))
             raise CommandError(

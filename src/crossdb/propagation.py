@@ -1,0 +1,487 @@
+"""
+Applying ``on_delete`` in the referencing databases, after the deletion committed.
+
+A deletion that reaches another database writes one ``PendingPropagation``
+row per field and thousand keys, in the deleting database and transaction
+(``record_and_delete``). From then on:
+
+- **Who applies it.** A row is applied by whoever holds its claim: a token
+  and a lease end set by one ``UPDATE ... WHERE unclaimed or expired``. The
+  deleting process writes its rows already claimed and applies them from
+  ``transaction.on_commit``; ``propagate_pending()`` (``manage.py
+  propagate_deletions``) claims what nobody holds, so a process that died
+  gives its rows back when the lease (``CROSSDB_PROPAGATION_LEASE``) ends, and
+  two runners never apply one row at once.
+- **When.** Only once the referencing database has no transaction open: the
+  caller's transaction there (``ATOMIC_REQUESTS``, a ``TestCase``, an
+  ``atomic()`` block) holds locks and uncommitted rows a second connection
+  could not see, so the propagation waits for that transaction's commit, with
+  ``transaction.on_commit(using=<referencing database>)``. If it rolls back,
+  the row stays and a later run applies it.
+- **Exactly which rows.** Keys are filtered with the column's ordinary
+  (indexed) predicate, re-checked in Python, and acted on by primary key: a
+  case-insensitive or pad-space collation cannot widen a key to others.
+- **Removed after commit, never before.** The pending row is deleted (with
+  raw SQL: no signal sees the library's bookkeeping) only after the
+  propagation's own transaction committed. A crash in between re-applies it,
+  which is harmless: only rows still holding a deleted key are touched, and
+  a target re-created with the same key keeps its references.
+- **One bad key fails alone.** A key the referencing column cannot hold has
+  no dependents there and is skipped; any other key whose application fails
+  stays pending with its error, and the rest are applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connections, transaction
+from django.db.models import F, Model, Q
+from django.db.models.deletion import Collector
+from django.utils import timezone
+
+from crossdb import routers
+from crossdb.batching import batch_size, chunks
+from crossdb.conf import crossdb_settings
+from crossdb.deletion import (
+    Deletion,
+    RowKey,
+    applying,
+    policy_name,
+    raise_if_restricted,
+)
+from crossdb.lookups import can_hold
+
+if TYPE_CHECKING:
+    from crossdb.fields import CrossDBForeignKey
+    from crossdb.models import PendingPropagation
+
+logger = logging.getLogger("crossdb.deletion")
+
+# Keys stored per PendingPropagation row.
+KEYS_PER_ROW = 1000
+# Rows one runner claims at a time.
+CLAIM_BATCH = 100
+# Failures that say nothing about a key: retrying key by key would only repeat them.
+_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+
+@dataclass
+class PropagationResult:
+    applied: int = 0
+    failed: int = 0
+    rows_changed: int = 0
+    # Left alone: younger than older_than, or claimed by a runner whose lease runs.
+    skipped_young: int = 0
+    skipped_claimed: int = 0
+    errors: list[str] = dataclass_field(default_factory=list)
+
+
+def _new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def _lease_end() -> Any:
+    return timezone.now() + timedelta(seconds=crossdb_settings.PROPAGATION_LEASE)
+
+
+# Recording -------------------------------------------------------------------------
+
+
+def _deleted_keys(collector: Collector, field: CrossDBForeignKey) -> list[Any]:
+    target = field.remote_field.model._meta.concrete_model
+    key_attname = field.target_field.attname
+    keys: dict[Any, None] = {}
+    for model, instances in collector.data.items():
+        if model._meta.concrete_model is target:
+            for obj in instances:
+                keys[getattr(obj, key_attname)] = None
+    return list(keys)
+
+
+def record_and_delete(
+    deletion: Deletion, original_delete: Callable[[], tuple[int, dict[str, int]]]
+) -> tuple[int, dict[str, int]]:
+    """Run the root collector's delete() with its propagations recorded in its transaction."""
+    from crossdb.models import PendingPropagation
+
+    collector = deletion.root
+    token, lifted = _new_token(), deletion.lifted()
+    rows: list[PendingPropagation] = []
+    for field in deletion.propagate:
+        for chunk in chunks(_deleted_keys(collector, field), KEYS_PER_ROW):
+            row = PendingPropagation(
+                source_model=field.model._meta.label,
+                source_field=field.name,
+                target_model=field.remote_field.model._meta.label,
+                deletion_group=deletion.group,
+                claim_token=token,
+                claimed_until=_lease_end(),
+            )
+            row.keys = list(chunk)
+            row.lifted = lifted
+            rows.append(row)
+    using = collector.using
+    with transaction.atomic(using=using, savepoint=False):
+        PendingPropagation.objects.using(using).bulk_create(rows)
+        result = original_delete()
+    if rows:
+        ids = [row.pk for row in rows]
+        transaction.on_commit(partial(after_commit, using, ids, token), using=using)
+    return result
+
+
+def after_commit(using: str, ids: list[int], token: str, deferred: bool = False) -> None:
+    try:
+        apply_claimed(using, ids, token, deferred=deferred)
+    except Exception:
+        # The deletion itself has committed: failing the caller now would
+        # report a deletion that happened as one that did not.
+        logger.exception(
+            "Propagating deletions from database %r failed; the pending rows stay "
+            "for `manage.py propagate_deletions`.",
+            using,
+        )
+
+
+# Claims ----------------------------------------------------------------------------
+
+
+def _records(using: str) -> Any:
+    from crossdb.models import PendingPropagation
+
+    return PendingPropagation.objects.using(using)
+
+
+def _claimable(using: str) -> Any:
+    return _records(using).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
+    )
+
+
+def _renew(using: str, ids: Iterable[int], token: str) -> list[PendingPropagation]:
+    """The rows of ``ids`` still claimed with ``token``, their lease renewed."""
+    ids = list(ids)
+    _records(using).filter(pk__in=ids, claim_token=token).update(claimed_until=_lease_end())
+    return list(_records(using).filter(pk__in=ids, claim_token=token).order_by("pk"))
+
+
+def _release(using: str, row: PendingPropagation, token: str, error: str, **changes: Any) -> None:
+    _records(using).filter(pk=row.pk, claim_token=token).update(
+        claim_token="",
+        claimed_until=None,
+        attempts=F("attempts") + 1,
+        last_error=error[:10_000],
+        **changes,
+    )
+
+
+def _forget(using: str, row: PendingPropagation, token: str) -> None:
+    """Delete a pending row without signals: it is the library's bookkeeping, not user data."""
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    table = qn(row._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE {qn('id')} = %s AND {qn('claim_token')} = %s",
+            [row.pk, token],
+        )
+
+
+# Applying --------------------------------------------------------------------------
+
+
+def apply_claimed(
+    using: str,
+    ids: list[int],
+    token: str,
+    result: PropagationResult | None = None,
+    deferred: bool = False,
+) -> PropagationResult:
+    """
+    Apply the rows of ``ids`` stored in ``using`` that ``token`` still claims.
+
+    Rows whose referencing database is inside a transaction wait for its
+    commit (unless ``deferred``: they are that commit's callback).
+    """
+    result = result or PropagationResult()
+    rows = _renew(using, ids, token)
+    batches: dict[tuple[str, str], list[PendingPropagation]] = {}
+    for row in rows:
+        try:
+            source_db = routers.source_db_for_write(_link(row))
+        except Exception as exc:
+            _fail(using, row, token, exc, result)
+            continue
+        batches.setdefault((row.deletion_group, source_db), []).append(row)
+    for (_group, source_db), batch in batches.items():
+        if not deferred and connections[source_db].in_atomic_block:
+            transaction.on_commit(
+                partial(after_commit, using, [row.pk for row in batch], token, True),
+                using=source_db,
+            )
+            continue
+        _apply_batch(using, source_db, batch, token, result)
+    return result
+
+
+def _fail(
+    using: str, row: PendingPropagation, token: str, exc: Exception, result: PropagationResult
+) -> None:
+    error = f"{type(exc).__name__}: {exc}"
+    result.failed += 1
+    result.errors.append(f"{row}: {error}")
+    _release(using, row, token, error)
+    logger.warning("Could not apply %s: %s", row, error)
+
+
+def _apply_batch(
+    using: str,
+    source_db: str,
+    rows: list[PendingPropagation],
+    token: str,
+    result: PropagationResult,
+) -> None:
+    """
+    Apply the rows of one deletion that act on ``source_db``: together first,
+    so that rows one of them deletes lift RESTRICTs another meets (and
+    ordinary foreign keys between them see one transaction), else one by one.
+    """
+    plans: list[tuple[PendingPropagation, _Plan]] = []
+    for row in rows:
+        try:
+            plans.append((row, _Plan.of(row, using, source_db)))
+        except Exception as exc:
+            _fail(using, row, token, exc, result)
+    if len(plans) > 1:
+        try:
+            with transaction.atomic(using=source_db):
+                changed = _execute([plan for _row, plan in plans], source_db)
+        except Exception:
+            logger.info("Applying %d rows together failed; applying them one by one.", len(plans))
+        else:
+            result.rows_changed += changed
+            for row, _plan in plans:
+                _forget(using, row, token)
+                result.applied += 1
+            return
+    for row, plan in plans:
+        _apply_row(using, source_db, row, plan, token, result)
+
+
+def _apply_row(
+    using: str,
+    source_db: str,
+    row: PendingPropagation,
+    plan: _Plan,
+    token: str,
+    result: PropagationResult,
+) -> None:
+    try:
+        with transaction.atomic(using=source_db):
+            result.rows_changed += _execute([plan], source_db)
+    except _CONNECTION_ERRORS as exc:
+        _fail(using, row, token, exc, result)
+        return
+    except Exception as exc:
+        if len(plan.keys) <= 1:
+            _fail(using, row, token, exc, result)
+            return
+        failed = _apply_key_by_key(plan, source_db, result)
+    else:
+        failed = {}
+    if failed:
+        result.failed += 1
+        error = "; ".join(f"key {key!r}: {message}" for key, message in failed.items())
+        result.errors.append(f"{row}: {error}")
+        logger.warning("Could not apply %s: %s", row, error)
+        _release(using, row, token, error, keys_json=_keys_json(list(failed)))
+        return
+    _forget(using, row, token)
+    result.applied += 1
+
+
+def _apply_key_by_key(plan: _Plan, source_db: str, result: PropagationResult) -> dict[Any, str]:
+    failed: dict[Any, str] = {}
+    for key in plan.keys:
+        try:
+            with transaction.atomic(using=source_db):
+                result.rows_changed += _execute([plan.only(key)], source_db)
+        except Exception as exc:
+            failed[key] = f"{type(exc).__name__}: {exc}"
+    return failed
+
+
+def _keys_json(keys: list[Any]) -> str:
+    from crossdb.models import PendingPropagation
+
+    holder = PendingPropagation()
+    holder.keys = keys
+    return holder.keys_json
+
+
+def _link(row: PendingPropagation) -> CrossDBForeignKey:
+    field: CrossDBForeignKey = apps.get_model(row.source_model)._meta.get_field(row.source_field)
+    return field
+
+
+@dataclass
+class _Plan:
+    """What one pending row still has to do: the field, and the keys really gone."""
+
+    field: CrossDBForeignKey
+    name: str
+    keys: list[Any]
+    group: str
+    lifted: frozenset[RowKey]
+
+    @classmethod
+    def of(cls, row: PendingPropagation, using: str, source_db: str) -> _Plan:
+        field = _link(row)
+        name = policy_name(field.on_delete)
+        if name not in ("CASCADE", "SET_NULL", "SET_DEFAULT", "SET"):
+            raise TypeError(
+                f"{row.source_model}.{row.source_field} has on_delete={field.on_delete!r} now; "
+                f"nothing to propagate for it."
+            )
+        key_field = field.target_field
+        keys = [key_field.to_python(key) for key in row.keys]
+        # A key the referencing column cannot hold has no dependents there.
+        keys = [key for key in keys if can_hold(connections[source_db], key)]
+        # A target re-created with the same key since the deletion keeps its references.
+        alive = _existing(field.remote_field.model, key_field.attname, keys, using)
+        gone = [key for key in keys if key not in alive]
+        return cls(field, name, gone, row.deletion_group, row.lifted)
+
+    def only(self, key: Any) -> _Plan:
+        return _Plan(self.field, self.name, [key], self.group, self.lifted)
+
+
+def _existing(model: type[Model], attname: str, keys: list[Any], using: str) -> set[Any]:
+    """The keys among ``keys`` that exist in ``using``, compared exactly (not by collation)."""
+    wanted = set(keys)
+    found: set[Any] = set()
+    manager = model._base_manager.using(using)
+    for chunk in chunks(keys, batch_size(using)):
+        found.update(
+            key
+            for key in manager.filter(**{f"{attname}__in": chunk}).values_list(attname, flat=True)
+            if key in wanted
+        )
+    return found
+
+
+def _execute(plans: list[_Plan], source_db: str) -> int:
+    """Apply ``plans`` inside the caller's transaction on ``source_db``; rows changed."""
+    changed = 0
+    collector: Collector | None = None
+    for plan in plans:
+        field, attname = plan.field, plan.field.attname
+        manager = field.model._base_manager.using(source_db)
+        new_value: list[Any] = []
+        for chunk in chunks(plan.keys, batch_size(source_db)):
+            wanted = set(chunk)
+            pairs = manager.filter(**{f"{attname}__in": chunk}).values_list("pk", attname)
+            pks = [pk for pk, key in pairs if key in wanted]
+            if not pks:
+                continue
+            rows = manager.filter(pk__in=pks)
+            if plan.name == "CASCADE":
+                collector = collector or Collector(using=source_db, origin=rows)
+                with applying(plan.group, plan.lifted):
+                    collector.collect(rows, fail_on_restricted=False)
+                continue
+            if not new_value:
+                # Like Django, compute SET()'s value only when a row needs it.
+                new_value.append(_new_value(field, plan.name))
+            changed += rows.update(**{attname: new_value[0]})
+    if collector is not None:
+        lifted = frozenset().union(*(plan.lifted for plan in plans))
+        with applying(plans[0].group, lifted):
+            raise_if_restricted(collector, lifted)
+            changed += collector.delete()[0]
+    return changed
+
+
+def _new_value(field: CrossDBForeignKey, name: str) -> Any:
+    if name == "SET_NULL":
+        return None
+    if name == "SET_DEFAULT":
+        return field.get_default()
+    # SET(value or callable): Django's closure hides the value; its deconstruct keeps it.
+    value = field.on_delete.deconstruct()[1][0]
+    value = value() if callable(value) else value
+    if isinstance(value, Model):
+        value = getattr(value, field.target_field.attname)
+    return value
+
+
+# The runner ------------------------------------------------------------------------
+
+
+def propagate_pending(
+    using: str | Iterable[str] | None = None,
+    *,
+    ids: Iterable[int] | None = None,
+    older_than: timedelta | None = None,
+) -> PropagationResult:
+    """
+    Apply pending cross-database on_delete effects, idempotently.
+
+    ``using`` is a database alias, several, or None for every database. Only
+    rows nobody holds a claim on are taken (a process that died gives its
+    rows back when its lease ends); ``older_than`` also leaves rows younger
+    than that. Rows that fail stay pending with their error recorded.
+    """
+    aliases = (
+        list(settings.DATABASES)
+        if using is None
+        else ([using] if isinstance(using, str) else list(using))
+    )
+    result = PropagationResult()
+    wanted = None if ids is None else list(ids)
+    for alias in aliases:
+        _propagate_database(alias, wanted, older_than, result)
+    return result
+
+
+def _propagate_database(
+    alias: str, ids: list[int] | None, older_than: timedelta | None, result: PropagationResult
+) -> None:
+    records = _records(alias)
+    if ids is not None:
+        records = records.filter(pk__in=ids)
+    if older_than:
+        cutoff = timezone.now() - older_than
+        result.skipped_young += records.filter(created_at__gt=cutoff).count()
+        records = records.filter(created_at__lte=cutoff)
+    last = 0
+    while True:
+        now = timezone.now()
+        candidates = records.filter(pk__gt=last).order_by("pk")
+        batch = list(candidates.values_list("pk", "claimed_until")[:CLAIM_BATCH])
+        if not batch:
+            break
+        last = batch[-1][0]
+        free = [pk for pk, until in batch if until is None or until < now]
+        result.skipped_claimed += len(batch) - len(free)
+        if not free:
+            continue
+        token = _new_token()
+        claimed = (
+            _claimable(alias)
+            .filter(pk__in=free)
+            .update(claim_token=token, claimed_until=_lease_end())
+        )
+        result.skipped_claimed += len(free) - claimed
+        if claimed:
+            apply_claimed(alias, free, token, result)
