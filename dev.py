@@ -206,7 +206,7 @@ def command_lint(args: argparse.Namespace, extra: list[str]) -> int:
 
 def command_conformance(args: argparse.Namespace, extra: list[str]) -> int:
     """conformance/runner.py in the virtualenv; its last line: "conformance: N passed, M failed"."""
-    interpreter = ensure_venv(args.python, args.django, {"test"})
+    interpreter = ensure_venv(args.python, args.django, {"test", "conformance"})
     banner(
         f"conformance: mode={args.mode} ({versions(interpreter)}, {interpreter.parent.parent.name})"
     )

@@ -8,6 +8,7 @@ database keeps Django's expected count.
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
@@ -15,15 +16,48 @@ from django.test import TransactionTestCase
 from django.test.runner import DiscoverRunner
 from django.test.utils import iter_test_cases
 
-from conformance.harness import (
-    RESULTS_ENV,
-    AllAliasesNumQueries,
-    RecordingResult,
-    append_record,
-    load_plan,
-)
+from conformance.harness import RESULTS_ENV, RecordingResult, append_record, load_plan
+from crossdb.testing import CaptureQueriesPerDatabase
 
 ALIASES = ("default", "other")
+
+
+class AllAliasesNumQueries:
+    """``assertNumQueries(num)`` over the queries of every alias of the test, summed."""
+
+    def __init__(self, test: Any, num: int, aliases: list[str]) -> None:
+        self.captured = CaptureQueriesPerDatabase(using=aliases)
+        self.test, self.num = test, num
+
+    @property
+    def captured_queries(self) -> list[dict[str, str]]:
+        return [query for queries in self.captured.values() for query in queries]
+
+    def __len__(self) -> int:
+        return len(self.captured_queries)
+
+    def __getitem__(self, index: int) -> dict[str, str]:
+        return self.captured_queries[index]
+
+    def __enter__(self) -> AllAliasesNumQueries:
+        self.captured.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.captured.__exit__(exc_type, exc_value, traceback)
+        if exc_type is None:
+            executed = len(self)
+            self.test.assertEqual(
+                executed,
+                self.num,
+                f"{executed} queries executed on {'+'.join(self.captured)}, {self.num} "
+                f"expected\nCaptured queries were:\n{self.captured.report()}",
+            )
 
 
 def count_queries_on_all_aliases() -> None:

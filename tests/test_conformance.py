@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import re
+from pathlib import Path
 
 from conformance import swap
 from conformance.runner import compare, outcomes_of, swap_problems
@@ -145,3 +147,15 @@ def test_compare_counts_only_our_failures_and_reports_stale_entries() -> None:
     ]
     narrowed = compare(baseline, ours, expected, ["m"], complete=False)
     assert narrowed.stale == [("m.tests.T.test_d", "now success")]
+
+
+def test_every_expected_failure_names_a_reason_and_an_existing_docs_section() -> None:
+    from conformance.expected_failures import EXPECTED, FLAKY
+
+    repo = Path(__file__).resolve().parent.parent
+    entries = [entry for listed in EXPECTED.values() for entry in listed.values()]
+    for reason, where in {*entries, *FLAKY.values()}:
+        page, _, anchor = where.partition("#")
+        titles = re.findall(r"^(\S.*)\n[-=~^]{3,}$", (repo / page).read_text(), re.MULTILINE)
+        slugs = {re.sub(r"[^a-z0-9]+", "-", t.lower().replace("``", "")).strip("-") for t in titles}
+        assert reason and anchor in slugs, f"{where}: no section {anchor!r} ({reason})"
