@@ -7,6 +7,8 @@ Developer entry point: one command to set up a virtualenv and run the tests.
     python3 dev.py test --python ~/.pyenv/versions/3.13.0/bin/python --django 6.1
     python3 dev.py lint                      # ruff check, ruff format --check, mypy
     python3 dev.py demo                      # example_project/manage.py demo
+    python3 dev.py conformance --mode all    # Django's own tests with our fields
+    python3 dev.py conformance --mode routed --modules select_related -- -k test_basic
 
 The virtualenv is ``.venv`` for the invoking interpreter and the newest Django it
 supports, else ``.venv-py<XY>-django-<spec>``. It is (re)installed only when
@@ -29,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 TOPOLOGIES = ("sqlite", "real")
 STAMP = ".crossdb-dev-stamp.json"
+LINTED = ("src", "tests", "conformance")
 # pytest's last line, e.g. "==== 120 passed, 2 skipped in 5.31s ====" (no "=" with -q).
 PYTEST_SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+|no tests ran)\b.* in \d+(?:\.\d+)?s\b.*?)\s*=*$")
 
@@ -188,8 +191,8 @@ def command_lint(args: argparse.Namespace, extra: list[str]) -> int:
     interpreter = ensure_venv(args.python, args.django, {"test", "lint"})
     bin_dir = interpreter.parent
     steps = [
-        ("ruff check", [str(bin_dir / "ruff"), "check", "src", "tests"]),
-        ("ruff format --check", [str(bin_dir / "ruff"), "format", "--check", "src", "tests"]),
+        ("ruff check", [str(bin_dir / "ruff"), "check", *LINTED]),
+        ("ruff format --check", [str(bin_dir / "ruff"), "format", "--check", *LINTED]),
         ("mypy", [str(interpreter), "-m", "mypy"]),
     ]
     failed = []
@@ -199,6 +202,26 @@ def command_lint(args: argparse.Namespace, extra: list[str]) -> int:
             failed.append(name)
     report([f"lint   {'FAILED: ' + ', '.join(failed) if failed else 'ok'}"])
     return 1 if failed else 0
+
+
+def command_conformance(args: argparse.Namespace, extra: list[str]) -> int:
+    """conformance/runner.py in the virtualenv; its last line: "conformance: N passed, M failed"."""
+    interpreter = ensure_venv(args.python, args.django, {"test", "conformance"})
+    banner(
+        f"conformance: mode={args.mode} ({versions(interpreter)}, {interpreter.parent.parent.name})"
+    )
+    cmd = [str(interpreter), "-m", "conformance.runner", "--mode", args.mode]
+    if args.modules:
+        cmd += ["--modules", *args.modules]
+    proc = subprocess.Popen([*cmd, "--", *extra], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    last = ""
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        last = line.strip() or last
+    code = proc.wait()
+    report([f"conformance {'ok' if code == 0 else f'FAILED (exit {code})':16} {last}"])
+    return code
 
 
 def command_demo(args: argparse.Namespace, extra: list[str]) -> int:
@@ -213,10 +236,14 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument("command", choices=("test", "lint", "demo"))
+    parser.add_argument("command", choices=("test", "lint", "demo", "conformance"))
     parser.add_argument("--python", help="interpreter for the virtualenv (default: this one)")
     parser.add_argument("--django", help="Django version or pip spec, e.g. 6.0 or '>=5.2,<6'")
     parser.add_argument("--topology", choices=(*TOPOLOGIES, "all"), default="all")
+    parser.add_argument("--mode", choices=("same", "routed", "all"), default="all")
+    parser.add_argument(
+        "--modules", nargs="+", help="conformance: Django test modules, or ci, extended, known"
+    )
     args, rest = parser.parse_known_args(argv)
     if rest[:1] == ["--"]:
         rest = rest[1:]
@@ -225,7 +252,12 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def main(argv: list[str]) -> int:
     args, rest = parse(argv)
-    commands = {"test": command_test, "lint": command_lint, "demo": command_demo}
+    commands = {
+        "test": command_test,
+        "lint": command_lint,
+        "demo": command_demo,
+        "conformance": command_conformance,
+    }
     return commands[args.command](args, rest)
 
 
