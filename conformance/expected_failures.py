@@ -50,41 +50,19 @@ QUERIES_ELSEWHERE: Entry = (
     "CaptureQueriesContext(connection)), and the routed queries ran on the other database.",
     "docs/conformance.rst#the-routed-mode",
 )
+ONE_CONNECTION: Entry = (
+    "The test opens its transaction and disables constraint checks on the default connection "
+    "only (transaction.atomic(), connection.constraint_checks_disabled()); the routed mode "
+    "writes the model's rows in the other database, where neither applies.",
+    "docs/conformance.rst#the-routed-mode",
+)
 CONTENTTYPES_CACHE: Entry = (
     "ContentType's cache is per database: a generic relation read from the other database "
     "loads its content type there once more, one query Django's count does not expect.",
     "docs/conformance.rst#the-routed-mode",
 )
-# Defects: remove the entries with the fix.
-DEFECT_UNSAVED: Entry = (
-    "DEFECT: assigning an unsaved target raises ValueError at assignment; Django allows it, "
-    "copies the key once the target is saved, and refuses only save() before that.",
-    "docs/conformance.rst#known-defects",
-)
-DEFECT_CYCLE: Entry = (
-    "DEFECT: a CASCADE cycle (a self-referential field) recurses in crossdb.deletion's "
-    "collection until RecursionError.",
-    "docs/conformance.rst#known-defects",
-)
-DEFECT_RESTRICT_CASCADE: Entry = (
-    "DEFECT: a RESTRICT reached through a cross-database CASCADE is not enforced.",
-    "docs/conformance.rst#known-defects",
-)
-DEFECT_RESTRICT_MESSAGE: Entry = (
-    "DEFECT: RestrictedError's message is not Django's (\"Cannot delete some instances of model "
-    "'R' because they are referenced through restricted foreign keys: 'A.restrict'.\").",
-    "docs/conformance.rst#known-defects",
-)
-DEFECT_PREFETCH_QUERYSET: Entry = (
-    "DEFECT: the forward descriptor's get_prefetch_querysets() returns a PrefetchResult, not a "
-    "list of QuerySets, as its first item: code reading its .query breaks.",
-    "docs/conformance.rst#known-defects",
-)
-DEFECT_FORWARD_REFS: Entry = (
-    "DEFECT (undiagnosed): loading fixtures with forward references in a TransactionTestCase "
-    "fails at commit with IntegrityError: FOREIGN KEY constraint failed.",
-    "docs/conformance.rst#known-defects",
-)
+# Defects: none known. A reason starting with "DEFECT:" marks a library bug (remove its
+# entries with the fix).
 
 # Timing-sensitive tests: their outcome is ignored (a loaded CI machine fails them either way).
 FLAKY: dict[str, Entry] = {
@@ -96,63 +74,11 @@ FLAKY: dict[str, Entry] = {
 
 # Failing in both modes.
 _BOTH: dict[str, Entry] = {
-    "delete.tests.DeletionTests.test_can_defer_constraint_checks": AFTER_COMMIT,
-    "delete.tests.DeletionTests.test_deletion_order": AFTER_COMMIT,
-    "delete.tests.DeletionTests.test_hidden_related": AFTER_COMMIT,
-    "delete.tests.DeletionTests.test_instance_update": AFTER_COMMIT,
-    "delete.tests.DeletionTests.test_large_delete": AFTER_COMMIT,
-    "delete.tests.DeletionTests.test_model_delete_returns_num_rows": AFTER_COMMIT,
-    "delete.tests.DeletionTests.test_queryset_delete_returns_num_rows": AFTER_COMMIT,
-    "delete.tests.DeletionTests.test_relational_post_delete_signals_happen_before_parent_object": AFTER_COMMIT,
+    "delete.tests.FastDeleteTests.test_fast_delete_combined_relationships": DELETE_QUERIES,
     "delete.tests.FastDeleteTests.test_fast_delete_fk": AFTER_COMMIT,
     "delete.tests.FastDeleteTests.test_fast_delete_large_batch": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_auto": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_auto_nullable": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_cascade": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_cascade_from_child": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_cascade_from_parent": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_cascade_nullable": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_o2o_setnull": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_restrict_path_cascade_direct": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_setdefault": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_setdefault_none": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_setnull": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_setnull_from_child": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_setnull_from_parent": AFTER_COMMIT,
-    "delete.tests.OnDeleteTests.test_setvalue": AFTER_COMMIT,
-    "delete_regress.tests.DeleteCascadeTests.test_fk_to_m2m_through": AFTER_COMMIT,
-    "delete_regress.tests.DeleteCascadeTests.test_generic_relation_cascade": AFTER_COMMIT,
-    "delete_regress.tests.ProxyDeleteTest.test_delete_concrete_parent": AFTER_COMMIT,
-    "delete_regress.tests.ProxyDeleteTest.test_delete_proxy": AFTER_COMMIT,
-    "delete_regress.tests.ProxyDeleteTest.test_delete_proxy_of_proxy": AFTER_COMMIT,
-    "delete_regress.tests.ProxyDeleteTest.test_delete_proxy_pair": AFTER_COMMIT,
     "many_to_one.tests.ManyToOneTests.test_delete": AFTER_COMMIT,
-    "one_to_one.tests.OneToOneTests.test_foreign_key": AFTER_COMMIT,
-    "prefetch_related.tests.Ticket21760Tests.test_bug": DEFECT_PREFETCH_QUERYSET,
-    "delete.tests.OnDeleteTests.test_restrict": DEFECT_RESTRICT_MESSAGE,
-    "delete.tests.OnDeleteTests.test_restrict_multiple": DEFECT_RESTRICT_MESSAGE,
-    "delete.tests.OnDeleteTests.test_restrict_path_cascade_indirect_diamond": DEFECT_RESTRICT_MESSAGE,
-    "many_to_one.tests.ManyToOneTests.test_add": DEFECT_UNSAVED,
-    "many_to_one.tests.ManyToOneTests.test_fk_assignment_and_related_object_cache": DEFECT_UNSAVED,
-    "many_to_one.tests.ManyToOneTests.test_save_fk_after_parent_with_non_numeric_pk_set_on_child": DEFECT_UNSAVED,
-    "many_to_one.tests.ManyToOneTests.test_save_nullable_fk_after_parent": DEFECT_UNSAVED,
-    "many_to_one.tests.ManyToOneTests.test_save_nullable_fk_after_parent_with_to_field": DEFECT_UNSAVED,
-    "many_to_one.tests.ManyToOneTests.test_save_parent_after_assign": DEFECT_UNSAVED,
-    "model_formsets.test_uuid.InlineFormsetTests.test_inlineformset_factory_ignores_default_pks_on_submit": DEFECT_UNSAVED,
-    "model_formsets.test_uuid.InlineFormsetTests.test_inlineformset_factory_nulls_default_pks_alternate_key_relation_data": DEFECT_UNSAVED,
-    "model_formsets.tests.ModelFormsetTest.test_inline_formsets_save_as_new": DEFECT_UNSAVED,
-    "model_formsets.tests.ModelFormsetTest.test_inline_formsets_with_custom_save_method_related_instance": DEFECT_UNSAVED,
-    "one_to_one.tests.OneToOneTests.test_related_object_cache": DEFECT_UNSAVED,
-    "one_to_one.tests.OneToOneTests.test_save_nullable_o2o_after_parent": DEFECT_UNSAVED,
-    "one_to_one.tests.OneToOneTests.test_unsaved_object": DEFECT_UNSAVED,
-    "serializers.test_json.JsonSerializerTestCase.test_serialize_unicode_roundtrip": DEFECT_UNSAVED,
-    "serializers.test_jsonl.JsonlSerializerTestCase.test_serialize_unicode_roundtrip": DEFECT_UNSAVED,
-    "serializers.test_xml.XmlSerializerTestCase.test_serialize_unicode_roundtrip": DEFECT_UNSAVED,
-    "serializers.test_yaml.YamlSerializerTestCase.test_serialize_unicode_roundtrip": DEFECT_UNSAVED,
-    "delete.tests.DeletionTests.test_bulk": DELETE_QUERIES,
-    "delete.tests.DeletionTests.test_large_delete_related": DELETE_QUERIES,
     "delete.tests.DeletionTests.test_only_referenced_fields_selected": DELETE_QUERIES,
-    "delete_regress.tests.SetQueryCountTests.test_set_querycount": DELETE_QUERIES,
     "model_formsets.tests.ModelFormsetTest.test_foreign_keys_in_parents": FIELD_CLASS,
     "delete.tests.FastDeleteTests.test_fast_delete_aggregation": JOIN,
     "delete.tests.FastDeleteTests.test_fast_delete_empty_no_update_can_self_select": JOIN,
@@ -174,19 +100,6 @@ _BOTH: dict[str, Entry] = {
 }
 _SAME: dict[str, Entry] = {
     **_BOTH,
-    "delete_regress.tests.DeleteTests.test_foreign_key_delete_nullifies_correct_columns": AFTER_COMMIT,
-    "serializers.test_natural.NaturalKeySerializerTests.test_json_forward_references_fk_errors": DEFECT_CYCLE,
-    "serializers.test_natural.NaturalKeySerializerTests.test_json_forward_references_fks": DEFECT_CYCLE,
-    "serializers.test_natural.NaturalKeySerializerTests.test_jsonl_forward_references_fk_errors": DEFECT_CYCLE,
-    "serializers.test_natural.NaturalKeySerializerTests.test_jsonl_forward_references_fks": DEFECT_CYCLE,
-    "serializers.test_natural.NaturalKeySerializerTests.test_python_forward_references_fk_errors": DEFECT_CYCLE,
-    "serializers.test_natural.NaturalKeySerializerTests.test_python_forward_references_fks": DEFECT_CYCLE,
-    "serializers.test_natural.NaturalKeySerializerTests.test_xml_forward_references_fk_errors": DEFECT_CYCLE,
-    "serializers.test_natural.NaturalKeySerializerTests.test_xml_forward_references_fks": DEFECT_CYCLE,
-    "serializers.test_natural.NaturalKeySerializerTests.test_yaml_forward_references_fk_errors": DEFECT_CYCLE,
-    "serializers.test_natural.NaturalKeySerializerTests.test_yaml_forward_references_fks": DEFECT_CYCLE,
-    "delete.tests.OnDeleteTests.test_restrict_path_cascade_indirect": DEFECT_RESTRICT_CASCADE,
-    "delete.tests.OnDeleteTests.test_restrict_gfk_no_fast_delete": DEFECT_RESTRICT_MESSAGE,
     "prefetch_related.tests.NullableTest.test_traverse_nullable": JOIN,
     "prefetch_related.tests.PrefetchRelatedTests.test_foreign_key_then_m2m": JOIN,
     "prefetch_related.tests.PrefetchRelatedTests.test_reverse_one_to_one_then_m2m": JOIN,
@@ -203,13 +116,46 @@ _SAME: dict[str, Entry] = {
 }
 _ROUTED: dict[str, Entry] = {
     **_BOTH,
+    "delete.tests.DeletionTests.test_can_defer_constraint_checks": AFTER_COMMIT,
+    "delete.tests.DeletionTests.test_deletion_order": AFTER_COMMIT,
+    "delete.tests.DeletionTests.test_hidden_related": AFTER_COMMIT,
+    "delete.tests.DeletionTests.test_instance_update": AFTER_COMMIT,
+    "delete.tests.DeletionTests.test_large_delete": AFTER_COMMIT,
+    "delete.tests.DeletionTests.test_model_delete_returns_num_rows": AFTER_COMMIT,
+    "delete.tests.DeletionTests.test_queryset_delete_returns_num_rows": AFTER_COMMIT,
+    "delete.tests.DeletionTests.test_relational_post_delete_signals_happen_before_parent_object": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_auto": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_auto_nullable": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_cascade": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_cascade_from_child": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_cascade_from_parent": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_cascade_nullable": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_o2o_setnull": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_restrict_path_cascade_direct": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_setdefault": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_setdefault_none": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_setnull": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_setnull_from_child": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_setnull_from_parent": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_setvalue": AFTER_COMMIT,
+    "delete_regress.tests.DeleteCascadeTests.test_fk_to_m2m_through": AFTER_COMMIT,
+    "delete_regress.tests.DeleteCascadeTests.test_generic_relation_cascade": AFTER_COMMIT,
+    "delete_regress.tests.ProxyDeleteTest.test_delete_concrete_parent": AFTER_COMMIT,
+    "delete_regress.tests.ProxyDeleteTest.test_delete_proxy": AFTER_COMMIT,
+    "delete_regress.tests.ProxyDeleteTest.test_delete_proxy_of_proxy": AFTER_COMMIT,
+    "delete_regress.tests.ProxyDeleteTest.test_delete_proxy_pair": AFTER_COMMIT,
+    "one_to_one.tests.OneToOneTests.test_foreign_key": AFTER_COMMIT,
+    "delete.tests.OnDeleteTests.test_restrict_path_cascade_indirect_diamond": AFTER_COMMIT,
+    "delete.tests.DeletionTests.test_bulk": DELETE_QUERIES,
+    "delete.tests.DeletionTests.test_large_delete_related": DELETE_QUERIES,
+    "delete_regress.tests.SetQueryCountTests.test_set_querycount": DELETE_QUERIES,
     "prefetch_related.tests.CustomPrefetchTests.test_m2m_through_gfk": CONTENTTYPES_CACHE,
     "prefetch_related.tests.GenericRelationTests.test_reverse_generic_relation": CONTENTTYPES_CACHE,
-    "serializers.test_json.JsonSerializerTransactionTestCase.test_forward_refs": DEFECT_FORWARD_REFS,
-    "serializers.test_jsonl.JsonSerializerTransactionTestCase.test_forward_refs": DEFECT_FORWARD_REFS,
-    "serializers.test_xml.XmlSerializerTransactionTestCase.test_forward_refs": DEFECT_FORWARD_REFS,
-    "serializers.test_yaml.YamlSerializerTransactionTestCase.test_forward_refs": DEFECT_FORWARD_REFS,
-    "delete.tests.OnDeleteTests.test_restrict_path_cascade_indirect": DEFECT_RESTRICT_MESSAGE,
+    "serializers.test_json.JsonSerializerTransactionTestCase.test_forward_refs": ONE_CONNECTION,
+    "serializers.test_jsonl.JsonSerializerTransactionTestCase.test_forward_refs": ONE_CONNECTION,
+    "serializers.test_xml.XmlSerializerTransactionTestCase.test_forward_refs": ONE_CONNECTION,
+    "serializers.test_yaml.YamlSerializerTransactionTestCase.test_forward_refs": ONE_CONNECTION,
+    "delete.tests.OnDeleteTests.test_restrict_path_cascade_indirect": AFTER_COMMIT,
     "delete.tests.DeletionTests.test_proxied_model_duplicate_queries": DELETE_QUERIES,
     "prefetch_related.tests.MultiTableInheritanceTest.test_child_link_prefetch": QUERIES_ELSEWHERE,
     "prefetch_related.tests.PrefetchRelatedTests.test_m2m_then_m2m_object_ids": QUERIES_ELSEWHERE,

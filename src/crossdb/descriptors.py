@@ -113,20 +113,6 @@ def _fetch(descriptor: Any, instance: Model) -> None:
         fetch_mode.fetch(descriptor, instance)
 
 
-class PrefetchResult(list[Model]):
-    """
-    The rows a cross-database prefetch loaded, from however many queries.
-
-    Django's ``prefetch_one_level`` takes nested lookups from the returned
-    object's ``_prefetch_related_lookups`` and runs them once over all rows,
-    instead of once per chunk.
-    """
-
-    def __init__(self, rows: Iterable[Model], lookups: tuple[Any, ...]) -> None:
-        super().__init__(rows)
-        self._prefetch_related_lookups = lookups
-
-
 def _single_queryset(querysets: list[QuerySet[Any]] | None) -> QuerySet[Any] | None:
     if not querysets:
         return None
@@ -144,7 +130,7 @@ def _prefetch_by_database(
     base: Any,
     key_field: str,
     integer: bool = False,
-) -> tuple[PrefetchResult, dict[int, str]]:
+) -> tuple[QuerySet[Any], list[Model], dict[int, str]]:
     """
     Load the rows ``instances`` point at: one query per database per chunk.
 
@@ -160,15 +146,20 @@ def _prefetch_by_database(
         db = db_of(instance)
         db_by_instance[id(instance)] = db
         keys_by_db.setdefault(db, {})[key] = None
-    lookups = base._prefetch_related_lookups
+    result = base._chain()
     rows: list[Model] = []
     if keys_by_db:
-        base = base._chain()
-        base._prefetch_related_lookups = ()
-        base.query.clear_ordering(force=False)
+        query = base._chain()
+        query._prefetch_related_lookups = ()
+        query.query.clear_ordering(force=False)
         for db, keys in keys_by_db.items():
-            rows.extend(fetch_by_keys(base.using(db), key_field, list(keys), integer=integer))
-    return PrefetchResult(rows, lookups), db_by_instance
+            rows.extend(fetch_by_keys(query.using(db), key_field, list(keys), integer=integer))
+    # A QuerySet, as get_prefetch_querysets() promises, holding the rows of however
+    # many queries (databases, chunks) as its results: Django's prefetch_one_level()
+    # fills querysets' caches the same way. Its nested lookups then run once over all
+    # rows, not once per chunk.
+    result._result_cache = rows
+    return result, rows, db_by_instance
 
 
 class CrossDBForwardDescriptor(_ForwardBase):
@@ -248,17 +239,18 @@ class CrossDBForwardDescriptor(_ForwardBase):
             return fixed_db or routers.target_db_for_read(field, instance)
 
         integer = is_integer(field.target_field)
-        rows, db_by_instance = _prefetch_by_database(
+        queryset, rows, db_by_instance = _prefetch_by_database(
             instances, db_of, lambda i: getattr(i, attname), base, key_attname, integer
         )
         if not field.remote_field.multiple:
             by_key = {(db_by_instance.get(id(i)), getattr(i, attname)): i for i in instances}
             for row in rows:
-                field.remote_field.set_cached_value(
-                    row, by_key[(row._state.db, getattr(row, key_attname))]
-                )
+                # Exact keys: a row a collation matched to another spelling belongs to none.
+                instance = by_key.get((row._state.db, getattr(row, key_attname)))
+                if instance is not None:
+                    field.remote_field.set_cached_value(row, instance)
         return (
-            rows,
+            queryset,
             lambda row: (row._state.db, getattr(row, key_attname)),
             lambda instance: (db_by_instance.get(id(instance)), getattr(instance, attname)),
             True,
@@ -380,9 +372,10 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
             if bulk:
                 for obj in objs:
                     if obj._state.adding or obj._state.db != db:
+                        # Django's wording; the database is the source's, {db!r}.
                         raise ValueError(
-                            f"{obj!r} instance isn't saved in database {db!r}. "
-                            f"Use bulk=False or save the object first."
+                            f"{obj!r} instance isn't saved. Use bulk=False or save the "
+                            f"object first."
                         )
                     setattr(obj, field.name, self.instance)
                 self.model._base_manager.using(db).filter(pk__in=[o.pk for o in objs]).update(
