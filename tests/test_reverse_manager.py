@@ -34,7 +34,7 @@ def test_add(employee, bulk):
 
 
 def test_add_refuses_an_unsaved_object_in_bulk(employee):
-    with pytest.raises(ValueError, match="isn't saved. Use bulk=False"):
+    with pytest.raises(ValueError, match=r"isn't saved\. Use bulk=False"):
         employee.assets.add(Asset(name="unsaved"))
 
 
