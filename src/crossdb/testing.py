@@ -147,7 +147,8 @@ def capture_on_commit_callbacks(
     try:
         yield callbacks
     finally:
-        # Django's loop (django/test/testcases.py, captureOnCommitCallbacks), over every alias.
+        # Adapted from Django 5.2's django/test/testcases.py (captureOnCommitCallbacks), over
+        # every alias; tests/test_django_copies.py notices when Django's original changes.
         while True:
             found = False
             for alias in aliases:
