@@ -24,9 +24,11 @@ from crossdb.models import PendingPropagation
 from crossdb.propagation import propagate_pending
 from tests.integrity.models import (
     Account,
+    Alert,
     Left,
     Lock,
     Membership,
+    MembershipNote,
     Node,
     Right,
     Seal,
@@ -368,3 +370,73 @@ class TestConcurrentRunners:
         assert sum(applied) == rows, outputs
         assert not Membership.objects.exists()
         assert all_pending() == []
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+import django
+
+django.setup()
+from crossdb import propagation
+from tests.integrity.models import Account
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[1] == "after-commit":
+    propagation.after_commit = die  # the deletion committed, nothing propagated yet
+else:
+    propagation._forget = die  # propagated and committed, the record not yet removed
+Account.objects.get(name="acme").delete()
+"""
+
+
+class TestKilledProcess:
+    """A real process killed with SIGKILL at each step: nothing lost, nothing applied twice."""
+
+    @staticmethod
+    def run_and_kill(stage: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "CROSSDB_TEST_USE_TEST_DATABASES": "1",
+            "PYTHONPATH": str(REPO),
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+        }
+        return subprocess.run(
+            [sys.executable, "-c", KILL_SCRIPT, stage],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    @pytest.mark.parametrize("stage", ["after-commit", "before-forget"])
+    def test_nothing_lost_nothing_applied_twice(self, stage):
+        account = Account.objects.create(name="acme")
+        membership = Membership.objects.create(account=account)
+        MembershipNote.objects.create(membership=membership)
+        fallback = Account.objects.create(name="fallback")
+        alert = Alert.objects.create(account=account)  # SET(callable): re-applying would show
+
+        killed = self.run_and_kill(stage)
+
+        assert killed.returncode == -9, killed.stderr
+        assert not Account.objects.filter(name="acme").exists()
+        assert Membership.objects.exists() == (stage == "after-commit")
+        # The dead process still holds its claim: a runner leaves its rows alone.
+        assert propagate_pending().applied == 0
+        assert Membership.objects.exists() == (stage == "after-commit")
+
+        expire_claims()
+        first = propagate_pending()
+
+        assert first.failed == 0
+        assert not Membership.objects.exists()
+        assert not MembershipNote.objects.exists()
+        alert.refresh_from_db()
+        assert alert.account_id == fallback.pk
+        assert all_pending() == []
+        if stage == "before-forget":
+            # Re-applied: only rows still holding the deleted key are touched, so none.
+            assert first.rows_changed == 0

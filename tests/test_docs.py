@@ -135,6 +135,8 @@ INCLUDED: dict[str, str | Job] = {
     "tests/test_testing.py": "tests/test_testing.py",
     "tests/factories.py": "tests/test_testing.py::TestFactories",
     "tests/test_admin.py": "tests/test_admin.py::TestSearch::test_a_list_filter_by_key",
+    # docs/deletion.rst shows its SQLite options, which the concurrent runs need.
+    "tests/settings.py": "tests/test_deletion_integrity.py::TestConcurrentRunners",
     # The models of every doctest here, and of tests/test_example_project.py.
     "example_project/employee_app/models.py": "tests/test_example_project.py",
     "example_project/asset_app/models.py": "tests/test_example_project.py",
