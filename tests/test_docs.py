@@ -180,7 +180,9 @@ def include_plan(block: Block) -> Plan:
         if isinstance(runs, str):
             assert node_exists(runs), f"INCLUDED: no test {runs}"
             if runs == path:  # the included object is itself one of the module's tests
-                assert block.options.get("pyobject", "").startswith("test_"), block.options
+                *classes, name = block.options.get("pyobject", "").split(".")
+                assert name.startswith("test_"), block.options
+                assert all(cls.startswith("Test") for cls in classes), block.options
 
     runs = INCLUDED.get(path)
     jobs = [{**runs, "id": f"include:{path}"}] if isinstance(runs, dict) else []
