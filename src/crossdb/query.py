@@ -66,7 +66,11 @@ def rewrite_q(model: Any, q: Q) -> Q:
         if isinstance(child, Q):
             children.append(rewrite_q(model, child))
             continue
-        key, value = child  # type: ignore[misc]
+        if not isinstance(child, tuple):
+            # An expression (Exists(...), a conditional expression): SQL of its own.
+            children.append(child)
+            continue
+        key, value = child
         name, *rest = key.split(LOOKUP_SEP)
         field = _cross_db_field(model, name)
         if field is None or not _needs_remote(field, rest):
@@ -80,7 +84,8 @@ def rewrite_q(model: Any, q: Q) -> Q:
             )
     for name, (field, conditions) in remote.items():
         children.append((f"{name}__in", _remote_queryset(field, conditions)))
-    return Q(*children, _connector=q.connector, _negated=q.negated)
+    rewritten: Q = Q.create(children, connector=q.connector, negated=q.negated)
+    return rewritten
 
 
 def _remote_queryset(field: CrossDBForeignKey, conditions: dict[str, Any]) -> QuerySet[Any]:
