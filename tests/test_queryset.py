@@ -90,7 +90,7 @@ class TestSpanningLookups:
         assert names(qs().filter(user__username__startswith="a")) == ["Ada", "Alan"]
         with (
             assert_num_queries_per_db({"default": 1}),
-            pytest.raises(TooManyKeys, match="returned 3 keys, more than the 2"),
+            pytest.raises(TooManyKeys, match="returned more than 2 keys"),
         ):
             list(qs().filter(user__is_active=True))
 

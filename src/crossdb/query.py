@@ -22,6 +22,7 @@ from django.db.models import Manager, Q, QuerySet, query_utils
 from django.db.models.constants import LOOKUP_SEP
 
 from crossdb import routers
+from crossdb.subqueries import CrossDBSubqueryMixin
 
 if TYPE_CHECKING:
     from crossdb.fields import CrossDBForeignKey
@@ -96,8 +97,11 @@ def _remote_queryset(field: CrossDBForeignKey, conditions: dict[str, Any]) -> Qu
     return queryset.filter(**conditions).values(field.target_field.name)  # type: ignore[no-any-return]
 
 
-class CrossDBQuerySetMixin(_QuerySetBase):
-    """Adds ``prefetch_cross_db()`` and filtering through cross-database relations."""
+class CrossDBQuerySetMixin(CrossDBSubqueryMixin):
+    """
+    Adds ``prefetch_cross_db()``, filtering through cross-database relations, and
+    subqueries evaluated on their own database (``crossdb.subqueries``).
+    """
 
     def _filter_or_exclude_inplace(self, negate: bool, args: Any, kwargs: Any) -> None:
         # Refuse _connector/_negated as Django does, before they vanish into a Q.
