@@ -245,3 +245,15 @@ class TestCorrelated:
         )
         with assert_num_queries_per_db({}), pytest.raises(CrossDatabaseJoinError):
             list(User.objects.annotate(n=count))
+
+
+def test_the_reverse_hint_on_a_crossdb_manager():
+    """integrity.Membership (employee) has objects = CrossDBManager(); Account is in default."""
+    from tests.integrity.models import Account, Membership
+
+    acme, other = Account.objects.create(name="acme"), Account.objects.create(name="other")
+    Membership.objects.create(account=acme, role="owner")
+    Membership.objects.create(account=other)
+    owners = Membership.objects.filter(role="owner").values("account_id")
+    with assert_num_queries_per_db({"employee": 1, "default": 1}):
+        assert list(Account.objects.filter(pk__in=owners)) == [acme]

@@ -31,7 +31,7 @@ from crossdb.descriptors import (
     CrossDBReverseManyToOneDescriptor,
     CrossDBReverseOneToOneDescriptor,
 )
-from crossdb.exceptions import CrossDatabaseJoinError
+from crossdb.joins import refuse_join
 from crossdb.lookups import CrossDBExact, CrossDBIn
 
 # Django 6.1's database-level variants (DB_CASCADE, ...) ask one database to
@@ -93,16 +93,10 @@ class CrossDBForeignKey(ForeignKey[Any, Any]):
     # Queries -----------------------------------------------------------------
 
     def get_extra_restriction(self, alias: str, related_alias: str) -> Any:
-        # Django calls this only while compiling a JOIN that survived trimming,
-        # i.e. one SQL would really have to make across the two databases.
-        target = self.remote_field.model._meta
-        raise CrossDatabaseJoinError(
-            f"{self.model._meta.label}.{self.name} points to {target.label} in another "
-            f"database, so no SQL join can follow it (select_related(), filters, "
-            f"values() or ordering through '{self.name}__...'). Load related rows with "
-            f"prefetch_related('{self.name}') or prefetch_cross_db('{self.name}'), and "
-            f"filter by key with {self.name}__in={target.object_name}.objects.filter(...)."
-        )
+        # Django calls this only for a JOIN that survived trimming, i.e. one SQL would
+        # really have to make across the two databases: its condition raises when
+        # compiled, naming the way out for the join's direction (crossdb.joins).
+        return refuse_join(self, alias)
 
     # Validation and forms ----------------------------------------------------
 
