@@ -245,6 +245,42 @@ class TestSearch:
 
         assert list(response.context["cl"].result_list) == [staff]
 
+    def test_a_list_filter_through_the_relation(self, admin_client, monkeypatch):
+        monkeypatch.setattr(employee_admin(), "list_filter", ["user__is_staff"])
+        staff = EmployeeFactory(user__is_staff=True)
+        EmployeeFactory(user__is_staff=False)
+
+        # default: the users' keys for the filtered count, again for the page, the page's
+        # users; employee: the filtered count, the full count, the page.
+        with assert_num_queries_per_db({"default": SESSION_AND_USER + 3, "employee": 3}):
+            response = admin_client.get("/admin/hr/employee/?user__is_staff__exact=1")
+
+        assert response.status_code == 200
+        assert list(response.context["cl"].result_list) == [staff]
+
+    def test_a_list_filter_through_the_relation_with_facets(self, admin_client, monkeypatch):
+        monkeypatch.setattr(employee_admin(), "list_filter", ["user__is_staff"])
+        EmployeeFactory.create_batch(2, user__is_staff=True)
+        EmployeeFactory(user__is_staff=False)
+
+        response = admin_client.get("/admin/hr/employee/?user__is_staff__exact=1&_facets=1")
+
+        assert response.status_code == 200
+        assert len(response.context["cl"].result_list) == 2
+        assert re.search(r"Yes\s*\(2\)", text(response))
+        assert re.search(r"No\s*\(1\)", text(response))
+
+    def test_a_list_filter_of_target_values(self, admin_client, monkeypatch):
+        monkeypatch.setattr(employee_admin(), "list_filter", ["user__username"])
+        ada = EmployeeFactory(user__username="ada")
+        EmployeeFactory(user__username="bob")
+
+        response = admin_client.get("/admin/hr/employee/", {"user__username": "ada"})
+
+        assert response.status_code == 200
+        assert list(response.context["cl"].result_list) == [ada]
+        assert "?user__username=bob" in text(response)
+
     @override_settings(CROSSDB_MAX_LOOKUP_KEYS=1)
     def test_too_many_matching_users_ask_for_a_narrower_search(self, admin_client):
         EmployeeFactory(user__username="ann")

@@ -38,7 +38,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Model, QuerySet
+from django.db.models import Aggregate, Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.utils.html import conditional_escape
@@ -47,7 +47,7 @@ from django.utils.safestring import SafeString
 from crossdb import routers
 from crossdb.exceptions import TooManyKeys
 from crossdb.fields import CrossDBForeignKey
-from crossdb.query import CrossDBQuerySetMixin
+from crossdb.query import CrossDBQuerySetMixin, rewrite_q
 
 if TYPE_CHECKING:
     from django.db.models.fields.reverse_related import ManyToOneRel
@@ -170,18 +170,34 @@ def _orderable(model: type[Model], order_field: str) -> str | None:
     return order_field
 
 
+class _ChangeListQuerySetMixin(CrossDBQuerySetMixin):
+    """Also rewrites the ``filter=`` of aggregates: the list filters' facet counts."""
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        kwargs = {name: _rewrite_filter(self.model, value) for name, value in kwargs.items()}
+        return super().aggregate(*args, **kwargs)
+
+
+def _rewrite_filter(model: type[Model], aggregate: Any) -> Any:
+    if not isinstance(aggregate, Aggregate) or not isinstance(aggregate.filter, Q):
+        return aggregate
+    rewritten = aggregate.copy()
+    rewritten.filter = rewrite_q(model, aggregate.filter)
+    return rewritten
+
+
 @cache
 def _with_cross_db_filters(queryset_class: type[QuerySet[Any]]) -> type[QuerySet[Any]]:
     return type(
         f"CrossDB{queryset_class.__name__}",
-        (CrossDBQuerySetMixin, queryset_class),
+        (_ChangeListQuerySetMixin, queryset_class),
         {"__module__": __name__},
     )
 
 
 def _cross_db_queryset(queryset: QuerySet[Any]) -> QuerySet[Any]:
     """``queryset``, able to filter through cross-database relations whatever its class."""
-    if isinstance(queryset, CrossDBQuerySetMixin):
+    if isinstance(queryset, _ChangeListQuerySetMixin):
         return queryset
     # Python refuses __class__ assignment between these classes; copy the state instead.
     cls = _with_cross_db_filters(type(queryset))
@@ -191,7 +207,15 @@ def _cross_db_queryset(queryset: QuerySet[Any]) -> QuerySet[Any]:
 
 
 class CrossDBChangeList(ChangeList):
-    """A changelist that prefetches cross-database fields instead of joining them."""
+    """
+    A changelist that prefetches cross-database fields instead of joining them, and
+    filters through them (``list_filter = ["user__is_staff"]``) in two steps.
+    """
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> Any:
+        # The list filters' lookups go through rewrite_q, as the search's do.
+        self.root_queryset = _cross_db_queryset(self.root_queryset)
+        return super().get_queryset(request, exclude_parameters)
 
     def apply_select_related(self, qs: QuerySet[Any]) -> QuerySet[Any]:
         # Django joins every foreign key in list_display (5.2: every non-null one
