@@ -515,6 +515,48 @@ class TestAutocomplete:
             {"id": str(shadow.pk), "text": "right-database"}
         ]
 
+    def test_view_refuses_a_field_no_admin_declares(self, admin_client):
+        """hr.Order.buyer points to AutoTarget too, but no admin of this site offers it."""
+        AutoTarget.objects.create(name="secret")
+        AutoTarget.objects.using("employee").create(name="secret too")
+
+        with assert_num_queries_per_db({"default": SESSION_AND_USER}):
+            response = admin_client.get(
+                "/crossdb-admin/autocomplete/",
+                {"app_label": "hr", "model_name": "order", "field_name": "buyer", "term": "s"},
+            )
+
+        assert response.status_code == 403
+
+    def test_view_refuses_a_field_its_admin_does_not_declare(self, admin_client, monkeypatch):
+        AutoTarget.objects.using("employee").create(name="secret")
+        monkeypatch.setattr(site.get_model_admin(Label), "autocomplete_fields", [])
+
+        response = admin_client.get(
+            "/crossdb-admin/autocomplete/",
+            {"app_label": "inventory", "model_name": "label", "field_name": "target", "term": "s"},
+        )
+
+        assert response.status_code == 403
+
+    def test_view_serves_a_field_an_inline_declares(self, admin_client, monkeypatch):
+        inline = type(
+            "LabelInline",
+            (admin.TabularInline,),
+            {"model": Label, "fk_name": None, "autocomplete_fields": ["target"]},
+        )
+        monkeypatch.setattr(site.get_model_admin(Label), "autocomplete_fields", [])
+        monkeypatch.setattr(site.get_model_admin(Asset), "inlines", [inline])
+        shadow = AutoTarget.objects.using("employee").create(name="shown")
+
+        response = admin_client.get(
+            "/crossdb-admin/autocomplete/",
+            {"app_label": "inventory", "model_name": "label", "field_name": "target", "term": "s"},
+        )
+
+        assert response.status_code == 200
+        assert json.loads(response.content)["results"] == [{"id": str(shadow.pk), "text": "shown"}]
+
     def test_widget_shows_the_selected_target_from_the_database_a_field_names(self, admin_client):
         AutoTarget.objects.create(name="wrong-database")
         shadow = AutoTarget.objects.using("employee").create(name="right-database")

@@ -37,7 +37,7 @@ from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db.models import Aggregate, Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
@@ -326,6 +326,21 @@ class _AdminForm(helpers.AdminForm):
             yield _recast(_Fieldset, fieldset, self.hidden)
 
 
+def _declares_autocomplete(
+    site: admin.AdminSite, request: HttpRequest, source: type[Model], name: str
+) -> bool:
+    """Whether ``source``'s admin in ``site``, or an inline of ``source`` there, lists ``name``."""
+    registry: dict[type[Model], Any] = site._registry
+    source_admin = registry.get(source)
+    if source_admin is not None and name in source_admin.get_autocomplete_fields(request):
+        return True
+    return any(
+        inline.model is source and name in inline.autocomplete_fields
+        for model_admin in registry.values()
+        for inline in model_admin.inlines
+    )
+
+
 class CrossDBModelAdminMixin(_ModelAdminBase):
     """Mix into a ModelAdmin whose model has cross-database relations, or is their target."""
 
@@ -355,6 +370,11 @@ class CrossDBModelAdminMixin(_ModelAdminBase):
         field = _cross_db_field(source, request.GET.get("field_name"))
         if field is None or field.related_model._meta.concrete_model is not self.model:
             return None
+        # Django does not ask whether the source's admin offers autocomplete for the
+        # field; the query string could name any cross-database field, and so any
+        # database a field's database= names. Only a declared field is served.
+        if not _declares_autocomplete(self.admin_site, request, source, field.name):
+            raise PermissionDenied
         return routers.target_db_for_read(field)
 
     # The changelist -------------------------------------------------------------

@@ -10,6 +10,6 @@ class CrossDBConfig(AppConfig):
 
     def ready(self) -> None:
         # The checks modules register their checks when imported.
-        from crossdb import checks, checks_relations, serialization  # noqa: F401
+        from crossdb import admin_checks, checks, checks_relations, serialization  # noqa: F401
 
         serialization.install()
