@@ -13,7 +13,7 @@ by ``crossdb.deletion`` instead of being handed to the database.
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps as django_apps
 from django.core import checks, exceptions
@@ -34,12 +34,22 @@ from crossdb.descriptors import (
 from crossdb.joins import refuse_join
 from crossdb.lookups import CrossDBExact, CrossDBIn
 
+if TYPE_CHECKING:
+    # django-stubs' parameters of ForeignKey: the type assigned, and the type read
+    # (the target model); its mypy plugin fills them in for each field.
+    from typing_extensions import TypeVar
+
+    _ST = TypeVar("_ST", contravariant=True, default=Any)
+    _GT = TypeVar("_GT", covariant=True, default=_ST)
+else:
+    _ST = _GT = Any  # ForeignKey[...] is ForeignKey at runtime (its __class_getitem__)
+
 # Django 6.1's database-level variants (DB_CASCADE, ...) ask one database to
 # act on another's rows, which no database can do.
 _DatabaseOnDelete: Any = getattr(deletion, "DatabaseOnDelete", ())
 
 
-class CrossDBForeignKey(ForeignKey[Any, Any]):
+class CrossDBForeignKey(ForeignKey[_ST, _GT]):
     """A many-to-one relation to a model that lives in another database."""
 
     forward_related_accessor_class = CrossDBForwardDescriptor
@@ -308,7 +318,7 @@ CrossDBForeignKey.register_lookup(CrossDBIn)
 CrossDBForeignKey.register_lookup(CrossDBExact)
 
 
-class CrossDBOneToOneField(CrossDBForeignKey):
+class CrossDBOneToOneField(CrossDBForeignKey[_ST, _GT]):
     """A one-to-one relation to a model that lives in another database."""
 
     many_to_one = False
