@@ -15,9 +15,10 @@ database:
 
 - ``list_display`` of a cross-database field costs one query per target
   database per page: a prefetch, never ``select_related``;
-- ``search_fields`` through the relation (``user__username``) run on the
-  target's database and filter by the keys found (``crossdb.query``);
-- choices, raw-id labels and autocomplete read the target's database;
+- ``search_fields`` and ``list_filter`` through the relation (``user__username``)
+  run on the target's database and filter by the keys found (``crossdb.query``);
+- choices, raw-id labels and autocomplete read the target's database (autocomplete
+  only for a field that an admin of the site declares in ``autocomplete_fields``);
 - raw-id and read-only displays show the target, and link to its admin page,
   only to users who may view it.
 
