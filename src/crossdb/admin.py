@@ -180,10 +180,16 @@ class _ChangeListQuerySetMixin(CrossDBQuerySetMixin):
 
 
 def _rewrite_filter(model: type[Model], aggregate: Any) -> Any:
-    if not isinstance(aggregate, Aggregate) or not isinstance(aggregate.filter, Q):
+    if not isinstance(aggregate, Aggregate):
+        return aggregate
+    # Django 6.0+ wraps the condition in an AggregateFilter; 5.2 keeps the Q itself.
+    wrapper = aggregate.filter
+    condition = getattr(wrapper, "condition", wrapper)
+    if not isinstance(condition, Q):
         return aggregate
     rewritten = aggregate.copy()
-    rewritten.filter = rewrite_q(model, aggregate.filter)
+    rewritten_q = rewrite_q(model, condition)
+    rewritten.filter = rewritten_q if wrapper is condition else type(wrapper)(rewritten_q)
     return rewritten
 
 
