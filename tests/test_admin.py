@@ -245,6 +245,42 @@ class TestSearch:
 
         assert list(response.context["cl"].result_list) == [staff]
 
+    def test_a_list_filter_through_the_relation(self, admin_client, monkeypatch):
+        monkeypatch.setattr(employee_admin(), "list_filter", ["user__is_staff"])
+        staff = EmployeeFactory(user__is_staff=True)
+        EmployeeFactory(user__is_staff=False)
+
+        # default: the users' keys for the filtered count, again for the page, the page's
+        # users; employee: the filtered count, the full count, the page.
+        with assert_num_queries_per_db({"default": SESSION_AND_USER + 3, "employee": 3}):
+            response = admin_client.get("/admin/hr/employee/?user__is_staff__exact=1")
+
+        assert response.status_code == 200
+        assert list(response.context["cl"].result_list) == [staff]
+
+    def test_a_list_filter_through_the_relation_with_facets(self, admin_client, monkeypatch):
+        monkeypatch.setattr(employee_admin(), "list_filter", ["user__is_staff"])
+        EmployeeFactory.create_batch(2, user__is_staff=True)
+        EmployeeFactory(user__is_staff=False)
+
+        response = admin_client.get("/admin/hr/employee/?user__is_staff__exact=1&_facets=1")
+
+        assert response.status_code == 200
+        assert len(response.context["cl"].result_list) == 2
+        assert re.search(r"Yes\s*\(2\)", text(response))
+        assert re.search(r"No\s*\(1\)", text(response))
+
+    def test_a_list_filter_of_target_values(self, admin_client, monkeypatch):
+        monkeypatch.setattr(employee_admin(), "list_filter", ["user__username"])
+        ada = EmployeeFactory(user__username="ada")
+        EmployeeFactory(user__username="bob")
+
+        response = admin_client.get("/admin/hr/employee/", {"user__username": "ada"})
+
+        assert response.status_code == 200
+        assert list(response.context["cl"].result_list) == [ada]
+        assert "?user__username=bob" in text(response)
+
     @override_settings(CROSSDB_MAX_LOOKUP_KEYS=1)
     def test_too_many_matching_users_ask_for_a_narrower_search(self, admin_client):
         EmployeeFactory(user__username="ann")
@@ -478,6 +514,48 @@ class TestAutocomplete:
         assert json.loads(response.content)["results"] == [
             {"id": str(shadow.pk), "text": "right-database"}
         ]
+
+    def test_view_refuses_a_field_no_admin_declares(self, admin_client):
+        """hr.Order.buyer points to AutoTarget too, but no admin of this site offers it."""
+        AutoTarget.objects.create(name="secret")
+        AutoTarget.objects.using("employee").create(name="secret too")
+
+        with assert_num_queries_per_db({"default": SESSION_AND_USER}):
+            response = admin_client.get(
+                "/crossdb-admin/autocomplete/",
+                {"app_label": "hr", "model_name": "order", "field_name": "buyer", "term": "s"},
+            )
+
+        assert response.status_code == 403
+
+    def test_view_refuses_a_field_its_admin_does_not_declare(self, admin_client, monkeypatch):
+        AutoTarget.objects.using("employee").create(name="secret")
+        monkeypatch.setattr(site.get_model_admin(Label), "autocomplete_fields", [])
+
+        response = admin_client.get(
+            "/crossdb-admin/autocomplete/",
+            {"app_label": "inventory", "model_name": "label", "field_name": "target", "term": "s"},
+        )
+
+        assert response.status_code == 403
+
+    def test_view_serves_a_field_an_inline_declares(self, admin_client, monkeypatch):
+        inline = type(
+            "LabelInline",
+            (admin.TabularInline,),
+            {"model": Label, "fk_name": None, "autocomplete_fields": ["target"]},
+        )
+        monkeypatch.setattr(site.get_model_admin(Label), "autocomplete_fields", [])
+        monkeypatch.setattr(site.get_model_admin(Asset), "inlines", [inline])
+        shadow = AutoTarget.objects.using("employee").create(name="shown")
+
+        response = admin_client.get(
+            "/crossdb-admin/autocomplete/",
+            {"app_label": "inventory", "model_name": "label", "field_name": "target", "term": "s"},
+        )
+
+        assert response.status_code == 200
+        assert json.loads(response.content)["results"] == [{"id": str(shadow.pk), "text": "shown"}]
 
     def test_widget_shows_the_selected_target_from_the_database_a_field_names(self, admin_client):
         AutoTarget.objects.create(name="wrong-database")

@@ -330,3 +330,82 @@ def test_policies_are_told_apart_by_identity_not_name(policy, name):
     from crossdb.deletion import policy_name
 
     assert policy_name(policy) == name
+
+
+# W020: a Django relation whose ends the routers put in different databases --------------
+
+
+@isolate_apps("tests.hr", "tests.people")
+def test_w020_plain_relations_across_databases():
+    from django.contrib.auth.models import Group, User
+
+    from crossdb.checks_relations import check_model_relations
+
+    class Local(models.Model):
+        class Meta:
+            app_label = "hr"
+
+    class Source(models.Model):
+        user = models.ForeignKey(User, models.CASCADE, db_constraint=False)
+        account = models.OneToOneField(Account, models.CASCADE, db_constraint=False)
+        groups = models.ManyToManyField(Group)
+        local = models.ForeignKey(Local, models.CASCADE)
+        linked = CrossDBForeignKey(User, models.CASCADE, related_name="+")
+
+        class Meta:
+            app_label = "hr"
+
+    def w020(name: str, kind: str, target: str, hint: str) -> checks.Warning:
+        return checks.Warning(
+            f"{kind} hr.Source.{name} points to {target}, but the routers put hr.Source in "
+            f"database 'employee' and {target} in 'default': Django cannot follow it across "
+            f"databases.",
+            hint=hint,
+            obj=Source._meta.get_field(name),
+            id="crossdb.W020",
+        )
+
+    assert check_model_relations(Source) == [
+        w020(
+            "user",
+            "ForeignKey",
+            "auth.User",
+            "Use crossdb.CrossDBForeignKey, which reads the target from its own database.",
+        ),
+        w020(
+            "account",
+            "OneToOneField",
+            "integrity.Account",
+            "Use crossdb.CrossDBOneToOneField, which reads the target from its own database.",
+        ),
+        w020(
+            "groups",
+            "ManyToManyField",
+            "auth.Group",
+            "Replace it with a through model in the source's database holding a "
+            "crossdb.CrossDBForeignKey to each model in another database.",
+        ),
+    ]
+    assert check_model_relations(Local) == []
+
+
+@isolate_apps("tests.hr")
+def test_w020_none_when_both_ends_share_a_database():
+    from django.contrib.auth.models import User
+
+    from crossdb.checks_relations import check_model_relations
+
+    class Source(models.Model):
+        user = models.ForeignKey(User, models.CASCADE)
+
+        class Meta:
+            app_label = "hr"
+
+    with override_settings(CROSSDB_ROUTES={}):
+        assert check_model_relations(Source) == []
+
+
+def test_w020_none_in_the_test_apps():
+    from crossdb.checks_relations import check_relations
+
+    assert check_relations() == []

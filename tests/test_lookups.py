@@ -217,3 +217,56 @@ def test_join_across_databases_raises(staff, make_queryset):
     assert isinstance(excinfo.value, FieldError)
     assert "no such table" not in message.lower()
     assert "hr.Employee.user" in message or "hr.Order.slug_target" in message
+
+
+# Joins from the target back to the source: the hint names the reverse two steps ----------
+
+REVERSE_JOINS = {
+    "filter": lambda: User.objects.filter(employees__name="x"),
+    "exclude": lambda: User.objects.exclude(employees__name="x"),
+    "annotate-count": lambda: User.objects.annotate(n=Count("employees")),
+    "aggregate": lambda: User.objects.aggregate(n=Count("employees")),
+    "order_by": lambda: User.objects.order_by("employees__name"),
+    "values": lambda: User.objects.values("employees__name"),
+}
+
+
+@pytest.mark.parametrize("make_queryset", list(REVERSE_JOINS.values()), ids=list(REVERSE_JOINS))
+def test_reverse_join_names_the_reverse_two_steps(staff, make_queryset):
+    with assert_num_queries_per_db({}), pytest.raises(CrossDatabaseJoinError) as excinfo:
+        result = make_queryset()
+        if not isinstance(result, dict):
+            list(result)
+    message = str(excinfo.value)
+    assert message.startswith(
+        "auth.User.employees follows hr.Employee.user back into another database"
+    )
+    assert "User.objects.filter(pk__in=Employee.objects.filter(...).values('user_id'))" in message
+    assert "prefetch_related('employees')" in message
+    assert "'user__...'" not in message
+
+
+def test_reverse_one_to_one_join():
+    with assert_num_queries_per_db({}), pytest.raises(CrossDatabaseJoinError) as excinfo:
+        list(User.objects.filter(badge__title="x"))
+    assert str(excinfo.value).startswith("auth.User.badge follows hr.Badge.user back")
+    assert "prefetch_related('badge')" in str(excinfo.value)
+
+
+def test_forward_join_names_the_forward_way(staff):
+    with pytest.raises(CrossDatabaseJoinError) as excinfo:
+        list(Employee.objects.exclude(user__username="alice"))
+    assert str(excinfo.value).startswith("hr.Employee.user points to auth.User")
+    assert "prefetch_related('user')" in str(excinfo.value)
+
+
+def test_the_reverse_two_steps_work(staff):
+    """The hint, as written, with the source's queryset a CrossDBQuerySet."""
+    from crossdb import CrossDBQuerySet
+
+    alice, _, alice_employee, _, _ = staff
+    inner = CrossDBQuerySet(Employee).filter(name=alice_employee.name).values("user_id")
+    with assert_num_queries_per_db({"employee": 1, "default": 1}):
+        assert list(User.objects.filter(pk__in=inner)) == [alice]
+    with assert_num_queries_per_db({"employee": 1, "default": 1}):
+        assert alice not in User.objects.exclude(pk__in=inner)

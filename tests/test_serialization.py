@@ -5,6 +5,7 @@ import json
 import pytest
 from django.core import serializers
 
+from crossdb.testing import CaptureQueriesPerDatabase
 from tests.factories import BadgeFactory, EmployeeFactory, OrderFactory, UserFactory
 from tests.helpers import assert_num_queries_per_db, run_command
 from tests.hr.models import Badge, Employee, Order
@@ -76,3 +77,69 @@ def test_natural_foreign_keys_round_trip(tmp_path):
     loaddata(tmp_path, rows)
 
     assert Employee.objects.get(pk=employee.pk).user_id == user.pk
+
+
+# Natural foreign keys in every format: the target is looked up on its own database ------
+
+FILE_FORMATS = ["json", "jsonl", "yaml", "xml"]
+
+
+@pytest.fixture
+def natural_rows():
+    """An employee and a badge of one user, dumped with natural keys, then deleted."""
+    user = UserFactory(username="natural")
+    return user, EmployeeFactory(user=user), BadgeFactory(user=user)
+
+
+def assert_restored(user, employee, badge):
+    assert Employee.objects.get(pk=employee.pk).user_id == user.pk
+    assert Badge.objects.get(pk=badge.pk).user_id == user.pk
+
+
+@pytest.mark.parametrize("format", FILE_FORMATS)
+def test_natural_keys_dumpdata_loaddata_every_format(tmp_path, natural_rows, format):
+    user, employee, badge = natural_rows
+    result = run_command(
+        "dumpdata", "hr.employee", "hr.badge", database="employee", format=format,
+        natural_foreign=True,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "natural" in result.stdout
+    Employee.objects.all().delete()
+    Badge.objects.all().delete()
+    fixture = tmp_path / f"hr.{format}"
+    fixture.write_text(result.stdout)
+
+    with CaptureQueriesPerDatabase() as captured:
+        loaded = run_command("loaddata", str(fixture), database="employee", verbosity=0)
+    assert loaded.exit_code == 0, loaded.stderr
+    # One get_by_natural_key() per row, on default; none on the employee database.
+    assert len(captured["default"]) == 2, captured.report()
+    assert all("auth_user" in query["sql"] for query in captured["default"])
+    assert not any("auth_user" in query["sql"] for query in captured["employee"])
+    assert_restored(user, employee, badge)
+
+
+def test_natural_keys_python_format(natural_rows):
+    user, employee, badge = natural_rows
+    data = serializers.serialize("python", [employee, badge], use_natural_foreign_keys=True)
+    assert list(data[0]["fields"]["user"]) == ["natural"]
+    Employee.objects.all().delete()
+    Badge.objects.all().delete()
+    with assert_num_queries_per_db({"default": 2}):
+        restored = list(serializers.deserialize("python", data, using="employee"))
+    for row in restored:
+        row.save(using="employee")
+    assert_restored(user, employee, badge)
+
+
+@pytest.mark.parametrize("format", ["python", *FILE_FORMATS])
+def test_formats_keep_django_s_serializer(format):
+    from django.core.serializers import BUILTIN_SERIALIZERS
+
+    from crossdb.serialization import CrossDBDeserializerMixin, CrossDBXMLDeserializerMixin
+
+    django_module = BUILTIN_SERIALIZERS[format]
+    assert serializers.get_serializer(format).__module__ == django_module
+    mixin = CrossDBXMLDeserializerMixin if format == "xml" else CrossDBDeserializerMixin
+    assert issubclass(serializers.get_deserializer(format), mixin)

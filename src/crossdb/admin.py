@@ -15,9 +15,10 @@ database:
 
 - ``list_display`` of a cross-database field costs one query per target
   database per page: a prefetch, never ``select_related``;
-- ``search_fields`` through the relation (``user__username``) run on the
-  target's database and filter by the keys found (``crossdb.query``);
-- choices, raw-id labels and autocomplete read the target's database;
+- ``search_fields`` and ``list_filter`` through the relation (``user__username``)
+  run on the target's database and filter by the keys found (``crossdb.query``);
+- choices, raw-id labels and autocomplete read the target's database (autocomplete
+  only for a field that an admin of the site declares in ``autocomplete_fields``);
 - raw-id and read-only displays show the target, and link to its admin page,
   only to users who may view it.
 
@@ -37,8 +38,8 @@ from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Model, QuerySet
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db.models import Aggregate, Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.utils.html import conditional_escape
@@ -47,7 +48,7 @@ from django.utils.safestring import SafeString
 from crossdb import routers
 from crossdb.exceptions import TooManyKeys
 from crossdb.fields import CrossDBForeignKey
-from crossdb.query import CrossDBQuerySetMixin
+from crossdb.query import CrossDBQuerySetMixin, rewrite_q
 
 if TYPE_CHECKING:
     from django.db.models.fields.reverse_related import ManyToOneRel
@@ -170,18 +171,40 @@ def _orderable(model: type[Model], order_field: str) -> str | None:
     return order_field
 
 
+class _ChangeListQuerySetMixin(CrossDBQuerySetMixin):
+    """Also rewrites the ``filter=`` of aggregates: the list filters' facet counts."""
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        kwargs = {name: _rewrite_filter(self.model, value) for name, value in kwargs.items()}
+        return super().aggregate(*args, **kwargs)
+
+
+def _rewrite_filter(model: type[Model], aggregate: Any) -> Any:
+    if not isinstance(aggregate, Aggregate):
+        return aggregate
+    # Django 6.0+ wraps the condition in an AggregateFilter; 5.2 keeps the Q itself.
+    wrapper = aggregate.filter
+    condition = getattr(wrapper, "condition", wrapper)
+    if not isinstance(condition, Q):
+        return aggregate
+    rewritten = aggregate.copy()
+    rewritten_q = rewrite_q(model, condition)
+    rewritten.filter = rewritten_q if wrapper is condition else type(wrapper)(rewritten_q)
+    return rewritten
+
+
 @cache
 def _with_cross_db_filters(queryset_class: type[QuerySet[Any]]) -> type[QuerySet[Any]]:
     return type(
         f"CrossDB{queryset_class.__name__}",
-        (CrossDBQuerySetMixin, queryset_class),
+        (_ChangeListQuerySetMixin, queryset_class),
         {"__module__": __name__},
     )
 
 
 def _cross_db_queryset(queryset: QuerySet[Any]) -> QuerySet[Any]:
     """``queryset``, able to filter through cross-database relations whatever its class."""
-    if isinstance(queryset, CrossDBQuerySetMixin):
+    if isinstance(queryset, _ChangeListQuerySetMixin):
         return queryset
     # Python refuses __class__ assignment between these classes; copy the state instead.
     cls = _with_cross_db_filters(type(queryset))
@@ -191,7 +214,15 @@ def _cross_db_queryset(queryset: QuerySet[Any]) -> QuerySet[Any]:
 
 
 class CrossDBChangeList(ChangeList):
-    """A changelist that prefetches cross-database fields instead of joining them."""
+    """
+    A changelist that prefetches cross-database fields instead of joining them, and
+    filters through them (``list_filter = ["user__is_staff"]``) in two steps.
+    """
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> Any:
+        # The list filters' lookups go through rewrite_q, as the search's do.
+        self.root_queryset = _cross_db_queryset(self.root_queryset)
+        return super().get_queryset(request, exclude_parameters)
 
     def apply_select_related(self, qs: QuerySet[Any]) -> QuerySet[Any]:
         # Django joins every foreign key in list_display (5.2: every non-null one
@@ -302,6 +333,21 @@ class _AdminForm(helpers.AdminForm):
             yield _recast(_Fieldset, fieldset, self.hidden)
 
 
+def _declares_autocomplete(
+    site: admin.AdminSite, request: HttpRequest, source: type[Model], name: str
+) -> bool:
+    """Whether ``source``'s admin in ``site``, or an inline of ``source`` there, lists ``name``."""
+    registry: dict[type[Model], Any] = site._registry
+    source_admin = registry.get(source)
+    if source_admin is not None and name in source_admin.get_autocomplete_fields(request):
+        return True
+    return any(
+        inline.model is source and name in inline.autocomplete_fields
+        for model_admin in registry.values()
+        for inline in model_admin.inlines
+    )
+
+
 class CrossDBModelAdminMixin(_ModelAdminBase):
     """Mix into a ModelAdmin whose model has cross-database relations, or is their target."""
 
@@ -331,6 +377,11 @@ class CrossDBModelAdminMixin(_ModelAdminBase):
         field = _cross_db_field(source, request.GET.get("field_name"))
         if field is None or field.related_model._meta.concrete_model is not self.model:
             return None
+        # Django does not ask whether the source's admin offers autocomplete for the
+        # field; the query string could name any cross-database field, and so any
+        # database a field's database= names. Only a declared field is served.
+        if not _declares_autocomplete(self.admin_site, request, source, field.name):
+            raise PermissionDenied
         return routers.target_db_for_read(field)
 
     # The changelist -------------------------------------------------------------

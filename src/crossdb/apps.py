@@ -9,6 +9,7 @@ class CrossDBConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crossdb import checks, serialization  # noqa: F401  (checks registers itself)
+        # The checks modules register their checks when imported.
+        from crossdb import admin_checks, checks, checks_relations, serialization  # noqa: F401
 
         serialization.install()

@@ -13,7 +13,7 @@ by ``crossdb.deletion`` instead of being handed to the database.
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps as django_apps
 from django.core import checks, exceptions
@@ -31,15 +31,25 @@ from crossdb.descriptors import (
     CrossDBReverseManyToOneDescriptor,
     CrossDBReverseOneToOneDescriptor,
 )
-from crossdb.exceptions import CrossDatabaseJoinError
+from crossdb.joins import refuse_join
 from crossdb.lookups import CrossDBExact, CrossDBIn
+
+if TYPE_CHECKING:
+    # django-stubs' parameters of ForeignKey: the type assigned, and the type read
+    # (the target model); its mypy plugin fills them in for each field.
+    from typing_extensions import TypeVar
+
+    _ST = TypeVar("_ST", contravariant=True, default=Any)
+    _GT = TypeVar("_GT", covariant=True, default=_ST)
+else:
+    _ST = _GT = Any  # ForeignKey[...] is ForeignKey at runtime (its __class_getitem__)
 
 # Django 6.1's database-level variants (DB_CASCADE, ...) ask one database to
 # act on another's rows, which no database can do.
 _DatabaseOnDelete: Any = getattr(deletion, "DatabaseOnDelete", ())
 
 
-class CrossDBForeignKey(ForeignKey[Any, Any]):
+class CrossDBForeignKey(ForeignKey[_ST, _GT]):
     """A many-to-one relation to a model that lives in another database."""
 
     forward_related_accessor_class = CrossDBForwardDescriptor
@@ -93,16 +103,10 @@ class CrossDBForeignKey(ForeignKey[Any, Any]):
     # Queries -----------------------------------------------------------------
 
     def get_extra_restriction(self, alias: str, related_alias: str) -> Any:
-        # Django calls this only while compiling a JOIN that survived trimming,
-        # i.e. one SQL would really have to make across the two databases.
-        target = self.remote_field.model._meta
-        raise CrossDatabaseJoinError(
-            f"{self.model._meta.label}.{self.name} points to {target.label} in another "
-            f"database, so no SQL join can follow it (select_related(), filters, "
-            f"values() or ordering through '{self.name}__...'). Load related rows with "
-            f"prefetch_related('{self.name}') or prefetch_cross_db('{self.name}'), and "
-            f"filter by key with {self.name}__in={target.object_name}.objects.filter(...)."
-        )
+        # Django calls this only for a JOIN that survived trimming, i.e. one SQL would
+        # really have to make across the two databases: its condition raises when
+        # compiled, naming the way out for the join's direction (crossdb.joins).
+        return refuse_join(self, alias)
 
     # Validation and forms ----------------------------------------------------
 
@@ -325,7 +329,7 @@ CrossDBForeignKey.register_lookup(CrossDBIn)
 CrossDBForeignKey.register_lookup(CrossDBExact)
 
 
-class CrossDBOneToOneField(CrossDBForeignKey, OneToOneField[Any, Any]):
+class CrossDBOneToOneField(CrossDBForeignKey[_ST, _GT], OneToOneField[_ST, _GT]):
     """
     A one-to-one relation to a model that lives in another database.
 

@@ -19,18 +19,15 @@ from django.db.models.fields.related_lookups import RelatedExact, RelatedIn
 from django.db.models.sql.query import Query
 
 from crossdb import routers
-from crossdb.conf import crossdb_settings
-from crossdb.exceptions import TooManyKeys
+from crossdb.subqueries import fetch_rows, query_database
 
 
 def _query_database(query: Query, field: Any) -> str:
-    db: str | None = getattr(query, "_db", None)
-    if db:
-        return db
+    # A queryset of the target without .using() reads where the field reads (database=).
+    explicit = getattr(query, "_db", None) or getattr(query, "crossdb_using", None)
     if query.model is not None and query.model._meta.concrete_model is field.related_model:
-        return routers.target_db_for_read(field)
-    assert query.model is not None
-    return routers.db_for_read(query.model)
+        return str(explicit) if explicit else routers.target_db_for_read(field)
+    return query_database(query)
 
 
 def remote_keys(lookup: Any, connection: Any) -> list[Any] | None:
@@ -43,25 +40,28 @@ def remote_keys(lookup: Any, connection: Any) -> list[Any] | None:
         return None
     field = lookup.lhs.output_field
     db = _query_database(rhs, field)
-    if db == connection.alias:
+    if routers.same_database(db, connection.alias):
         return None
     query = rhs.clone()
-    query.subquery = False
     if not query.has_select_fields:
         query.clear_select_clause()
         query.add_fields([field.target_field.name])
-    keys = [row[0] for row in query.get_compiler(using=db).results_iter()]
-    limit = crossdb_settings.MAX_LOOKUP_KEYS
-    params = connection.features.max_query_params
-    if len(keys) > limit or (params and len(keys) > params):
-        cap = min(limit, params) if params else limit
-        raise TooManyKeys(
-            f"{field.model._meta.label}.{field.name}: the queryset on database {db!r} "
-            f"returned {len(keys)} keys, more than the {cap} one query on database "
-            f"{connection.alias!r} may hold (CROSSDB_MAX_LOOKUP_KEYS or the backend's "
-            f"parameter limit). Narrow the remote queryset, or iterate in batches."
-        )
-    return keys
+    label = f"{field.model._meta.label}.{field.name}"
+    return [row[0] for row in fetch_rows(query, db, connection, label)]
+
+
+def as_subquery(lookup: Any, connection: Any) -> Any:
+    """
+    ``lookup``, whose right-hand side stays a subquery on ``connection``'s database: a copy
+    whose query forgets a ``.using()`` that names another alias of that same database (a
+    replica), which Django would refuse as a subquery across databases.
+    """
+    if getattr(lookup.rhs, "_db", None) in (None, connection.alias):
+        return lookup
+    local = copy.copy(lookup)
+    local.rhs = lookup.rhs.clone()
+    local.rhs._db = None
+    return local
 
 
 def can_hold(connection: Any, key: Any) -> bool:
@@ -82,7 +82,7 @@ class CrossDBIn(RelatedIn):
             ):
                 keys = list(self.rhs)
             else:
-                return super().as_sql(compiler, connection)
+                return RelatedIn.as_sql(as_subquery(self, connection), compiler, connection)
         keys = [key for key in keys if can_hold(connection, key)]
         if not keys:
             raise EmptyResultSet
@@ -95,7 +95,7 @@ class CrossDBExact(RelatedExact):
     def as_sql(self, compiler: Any, connection: Any) -> Any:
         keys = remote_keys(self, connection)
         if keys is None:
-            return super().as_sql(compiler, connection)
+            return RelatedExact.as_sql(as_subquery(self, connection), compiler, connection)
         if not keys:
             raise EmptyResultSet
         # Django only accepts a queryset sliced to one row here, so there is one key.

@@ -22,6 +22,7 @@ from django.db.models import Manager, Q, QuerySet, query_utils
 from django.db.models.constants import LOOKUP_SEP
 
 from crossdb import routers
+from crossdb.subqueries import CrossDBSubqueryMixin
 
 if TYPE_CHECKING:
     from crossdb.fields import CrossDBForeignKey
@@ -66,7 +67,11 @@ def rewrite_q(model: Any, q: Q) -> Q:
         if isinstance(child, Q):
             children.append(rewrite_q(model, child))
             continue
-        key, value = child  # type: ignore[misc]
+        if not isinstance(child, tuple):
+            # An expression (Exists(...), a conditional expression): SQL of its own.
+            children.append(child)
+            continue
+        key, value = child
         name, *rest = key.split(LOOKUP_SEP)
         field = _cross_db_field(model, name)
         if field is None or not _needs_remote(field, rest):
@@ -80,7 +85,8 @@ def rewrite_q(model: Any, q: Q) -> Q:
             )
     for name, (field, conditions) in remote.items():
         children.append((f"{name}__in", _remote_queryset(field, conditions)))
-    return Q(*children, _connector=q.connector, _negated=q.negated)
+    rewritten: Q = Q.create(children, connector=q.connector, negated=q.negated)
+    return rewritten
 
 
 def _remote_queryset(field: CrossDBForeignKey, conditions: dict[str, Any]) -> QuerySet[Any]:
@@ -91,8 +97,11 @@ def _remote_queryset(field: CrossDBForeignKey, conditions: dict[str, Any]) -> Qu
     return queryset.filter(**conditions).values(field.target_field.name)  # type: ignore[no-any-return]
 
 
-class CrossDBQuerySetMixin(_QuerySetBase):
-    """Adds ``prefetch_cross_db()`` and filtering through cross-database relations."""
+class CrossDBQuerySetMixin(CrossDBSubqueryMixin):
+    """
+    Adds ``prefetch_cross_db()``, filtering through cross-database relations, and
+    subqueries evaluated on their own database (``crossdb.subqueries``).
+    """
 
     def _filter_or_exclude_inplace(self, negate: bool, args: Any, kwargs: Any) -> None:
         # Refuse _connector/_negated as Django does, before they vanish into a Q.

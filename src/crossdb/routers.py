@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.models import Model
@@ -87,6 +88,52 @@ def source_db_for_read(field: CrossDBForeignKey, target: Model | None = None) ->
 def source_db_for_write(field: CrossDBForeignKey, target: Model | None = None) -> str:
     hints = {} if target is None else {"instance": target}
     return _checked(db_for_write(field.model, **hints), field, "source")
+
+
+def _connection_key(alias: str) -> tuple[str, ...] | None:
+    """What tells a database apart in ``alias``'s settings; None when nothing does."""
+    conf = connections[alias].settings_dict
+    name = str(conf.get("NAME") or "")
+    if name in ("", ":memory:"):  # each connection to these is a database of its own
+        return None
+    return tuple(str(conf.get(key) or "") for key in ("ENGINE", "NAME", "HOST", "PORT"))
+
+
+def same_database(alias: str, other: str) -> bool:
+    """
+    Whether two aliases reach one database, so that SQL may join their tables.
+
+    They do when they are the same alias; when one is the other's ``TEST["MIRROR"]``; when
+    their ENGINE, NAME, HOST and PORT are identical; or when the routers read some model
+    from one and write it to the other (a replica and its primary), asked without hints.
+    """
+    if alias == other:
+        return True
+    groups = {name: name for name in connections.settings}
+
+    def find(name: str) -> str:
+        while groups.setdefault(name, name) != name:
+            name = groups[name]
+        return name
+
+    def union(one: str, two: str) -> None:
+        groups[find(one)] = find(two)
+
+    keys: dict[tuple[str, ...], str] = {}
+    for name in list(groups):
+        mirror = connections.settings[name].get("TEST", {}).get("MIRROR")
+        if mirror:
+            union(name, str(mirror))
+        key = _connection_key(name)
+        if key is not None:
+            union(name, keys.setdefault(key, name))
+    if find(alias) == find(other):
+        return True
+    for model in apps.get_models(include_auto_created=True):
+        union(db_for_read(model), db_for_write(model))
+        if find(alias) == find(other):
+            return True
+    return False
 
 
 class CrossDBRouter:

@@ -1,0 +1,11 @@
+"""Django's JSON format; natural keys of cross-database fields are read on their database."""
+
+from django.core.serializers import json as django_format
+
+from crossdb.serialization import CrossDBDeserializerMixin
+
+Serializer = django_format.Serializer
+
+
+class Deserializer(CrossDBDeserializerMixin, django_format.Deserializer):
+    pass
