@@ -166,7 +166,6 @@ _ROUTED: dict[str, Entry] = {
     "serializers.test_natural.NaturalKeySerializerTests.test_json_serializer_natural_keys": TEST_PICKS_DATABASE,
     "serializers.test_natural.NaturalKeySerializerTests.test_jsonl_serializer_natural_keys": TEST_PICKS_DATABASE,
     "serializers.test_natural.NaturalKeySerializerTests.test_python_serializer_natural_keys": TEST_PICKS_DATABASE,
-    "serializers.test_natural.NaturalKeySerializerTests.test_xml_natural_key_serializer": TEST_PICKS_DATABASE,
     "serializers.test_natural.NaturalKeySerializerTests.test_xml_serializer_natural_keys": TEST_PICKS_DATABASE,
     "serializers.test_natural.NaturalKeySerializerTests.test_yaml_serializer_natural_keys": TEST_PICKS_DATABASE,
 }
