@@ -136,7 +136,7 @@ class Deletion:
         self.restricted: list[tuple[str, Any, Model]] = []
         # What this deletion put into root.restricted_objects, to take back.
         self._handed: dict[tuple[type[Model], Any], set[Model]] = {}
-        self._fast_delete_keys: dict[int, set[tuple[Any, Any]]] = {}
+        self._fast_delete_keys: dict[int, set[Any]] = {}
 
     @classmethod
     def of(cls, collector: Collector) -> Deletion:
@@ -160,35 +160,42 @@ class Deletion:
 
     # What is collected -----------------------------------------------------------
 
-    def collected(self, alias: str) -> set[tuple[Any, Any]]:
-        """``(concrete model, pk)`` of every row this deletion removes in ``alias``."""
-        keys: set[tuple[Any, Any]] = set()
+    def removes(self, alias: str, row: Model) -> bool:
+        """Whether one of this deletion's collectors removes ``row`` of database ``alias``."""
+        concrete = row._meta.concrete_model
         for collector in self.collectors:
             if collector.using != alias:
                 continue
             for model, instances in collector.data.items():
-                concrete = model._meta.concrete_model
-                keys.update((concrete, obj.pk) for obj in instances)
+                if model._meta.concrete_model is concrete and row in instances:
+                    return True
             for queryset in collector.fast_deletes:
-                keys |= self._fast_deleted(queryset)
-        return keys
+                same_model = queryset.model._meta.concrete_model is concrete
+                if same_model and row.pk in self._fast_deleted(queryset):
+                    return True
+        return False
 
-    def _fast_deleted(self, queryset: Any) -> set[tuple[Any, Any]]:
+    def _fast_deleted(self, queryset: Any) -> set[Any]:
         known = self._fast_delete_keys.get(id(queryset))
         if known is None:
-            concrete = queryset.model._meta.concrete_model
-            known = {(concrete, pk) for pk in queryset.values_list("pk", flat=True)}
+            known = set(queryset.values_list("pk", flat=True))
             self._fast_delete_keys[id(queryset)] = known
         return known
 
     def cascade(self, collector: Collector, field: CrossDBForeignKey, rows: QuerySet[Any]) -> None:
         """Collect, without deleting, what a cascade removes in the source's database."""
         alias = rows.db
-        seen = self.collected(alias)
-        new = [row for row in rows if (row._meta.concrete_model, row.pk) not in seen]
+        sub = type(collector)(using=alias, origin=collector.origin)
+        if sub.can_fast_delete(rows):
+            # Nothing hangs off these rows (no cascade, signal or parent): no cycle
+            # or restriction can start there, and they need not be read now.
+            sub.fast_deletes.append(rows)
+            self.collectors.append(sub)
+            self.hand_restrictions_to_root()
+            return
+        new = [row for row in rows if not self.removes(alias, row)]
         if not new:
             return
-        sub = type(collector)(using=alias, origin=collector.origin)
         sub.__dict__["_crossdb_deletion"] = self
         self.collectors.append(sub)
         sub.collect(
@@ -219,32 +226,20 @@ class Deletion:
 
     # RESTRICT ----------------------------------------------------------------------
 
-    def _removed(self) -> dict[str, set[tuple[Any, Any]]]:
-        return {
-            alias: self.collected(alias) for alias in {alias for alias, _, _ in self.restricted}
-        }
-
     def blocking(self) -> list[tuple[str, Any, Model]]:
         """The restricted rows that this deletion does not remove itself."""
-        if not self.restricted:
-            return []
-        removed = self._removed()
         return [
             (alias, field, row)
             for alias, field, row in self.restricted
-            if (row._meta.concrete_model, row.pk) not in removed[alias]
-            and row_key(alias, row) not in self.lifted_before
+            if not self.removes(alias, row) and row_key(alias, row) not in self.lifted_before
         ]
 
     def lifted(self) -> frozenset[RowKey]:
         """Rows whose RESTRICT this deletion lifts, because it removes them too."""
-        if not self.restricted:
-            return self.lifted_before
-        removed = self._removed()
         return self.lifted_before | {
             row_key(alias, row)
             for alias, _field, row in self.restricted
-            if (row._meta.concrete_model, row.pk) in removed[alias]
+            if self.removes(alias, row)
         }
 
     def hand_restrictions_to_root(self) -> None:

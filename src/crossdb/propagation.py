@@ -71,6 +71,8 @@ logger = logging.getLogger("crossdb.deletion")
 KEYS_PER_ROW = 1000
 # Rows one runner claims at a time.
 CLAIM_BATCH = 100
+# Keys SQL compares exactly whatever the column's collation (strings are not).
+_EXACT_IN_SQL = (int, uuid.UUID)
 # Failures that say nothing about a key: retrying key by key would only repeat them.
 _CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
@@ -389,12 +391,17 @@ def _execute(plans: list[_Plan], source_db: str) -> int:
         manager = field.model._base_manager.using(source_db)
         new_value: list[Any] = []
         for chunk in chunks(plan.keys, batch_size(source_db)):
-            wanted = set(chunk)
-            pairs = manager.filter(**{f"{attname}__in": chunk}).values_list("pk", attname)
-            pks = [pk for pk, key in pairs if key in wanted]
-            if not pks:
-                continue
-            rows = manager.filter(pk__in=pks)
+            rows = manager.filter(**{f"{attname}__in": chunk})
+            exact = all(isinstance(key, _EXACT_IN_SQL) for key in chunk)
+            # Reading the keys back also tells SET() whether any row needs its value.
+            if not exact or plan.name != "CASCADE":
+                # A collation may match other spellings: re-check, act by primary key.
+                wanted = set(chunk)
+                pairs = rows.values_list("pk", attname)
+                pks = [pk for pk, key in pairs if key in wanted]
+                if not pks:
+                    continue
+                rows = manager.filter(pk__in=pks)
             if plan.name == "CASCADE":
                 collector = collector or Collector(using=source_db, origin=rows)
                 with applying(plan.group, plan.lifted):
