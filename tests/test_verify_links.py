@@ -83,6 +83,7 @@ class TestReport:
             "hr.Order.code",
             "hr.Order.slug_target",
             "hr.Order.uuid_target",
+            "hr.Visit.site",
         ]
 
     def test_character_uuid_and_to_field_keys(self):
