@@ -34,7 +34,7 @@ def verify(*labels: str, **options):
 
 
 def orders_of_alike_keys() -> None:
-    """Target ``x1`` only; five orders, in an order that mixes the keys (pk order is not key order)."""
+    """Targets ``x1`` and ``y``; seven orders whose primary key order mixes the keys."""
     CodeTarget.objects.create(code="x1", name="kept")
     CodeTarget.objects.create(code="y", name="kept")
     keys = ["x1", "X1", "y", "x1 ", "x1", "X1", "y"]
@@ -76,7 +76,9 @@ class TestCollatedKeys:
         assert verifier.repair(["x1"], mode) == 1
 
         remaining = {order.note: order.code_id for order in Order.objects.all()}
-        assert remaining == ({"orphan": None, "kept": "X1"} if mode == "set-null" else {"kept": "X1"})
+        assert remaining == (
+            {"orphan": None, "kept": "X1"} if mode == "set-null" else {"kept": "X1"}
+        )
 
     def test_fix_delete_keeps_rows_whose_target_exists(self):
         CodeTarget.objects.create(code="X1", name="kept")

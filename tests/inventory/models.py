@@ -43,7 +43,7 @@ class Label(models.Model):
 
 
 class Site(models.Model):
-    """A character primary key in ``asset`` (SQLite on both topologies: keys go through json_each)."""
+    """A character primary key in ``asset``: SQLite on both topologies, probed with json_each()."""
 
     code = models.CharField(max_length=12, primary_key=True)
 
