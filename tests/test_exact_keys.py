@@ -12,9 +12,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.db import connections
+from django.core import checks
+from django.db import connections, models
 from django.db.models import Prefetch
+from django.test.utils import isolate_apps
 
+from crossdb import CrossDBForeignKey
+from crossdb.checks import key_collation_warning
+from crossdb.collations import Collation, column_collation
 from crossdb.verification import Partition, Verifier, merge_reports, select_links
 from tests.helpers import run_command
 from tests.hr.models import Order, Visit
@@ -132,3 +137,97 @@ def test_a_nul_key_cannot_exist_in_postgresql_and_is_reported():
     Order.objects.create(code_id=NUL_KEY)
     _, document = verify("hr.Order.code")
     assert document["links"][0]["sample"] == [NUL_KEY]
+
+
+def w004(field, source: str, target: str) -> checks.Warning:
+    label = f"{field.model._meta.label}.{field.name}"
+    return checks.Warning(
+        f"Key column {source}; its target column {target}.",
+        hint=f"Lookups follow the column's collation (filter({field.name}='abc') may also match "
+        f"'ABC' or 'abc '); crossdb's own operations compare keys exactly, and `manage.py "
+        f"verify_links {label}` reports keys that match their target only under a collation. "
+        f"Give both columns an exact collation: utf8mb4_nopad_bin (MariaDB), utf8mb4_0900_bin "
+        f"(MySQL), a deterministic one (PostgreSQL), BINARY (SQLite).",
+        obj=field,
+        id="crossdb.W004",
+    )
+
+
+INEXACT = "which may find different keys equal (case, accents, trailing spaces)"
+EXACT = "which compares keys exactly"
+
+
+class TestCollationCheck:
+    @staticmethod
+    def messages(alias: str) -> list[checks.CheckMessage]:
+        found = checks.run_checks(databases=[alias], tags=[checks.Tags.database])
+        return [message for message in found if message.id == "crossdb.W004"]
+
+    def test_keys_collated_unlike_their_targets(self):
+        if connections["employee"].vendor != "mysql":
+            assert self.messages("employee") == []  # SQLite's BINARY on both sides
+            return
+        ci = f"has collation 'utf8mb4_unicode_ci', {INEXACT}"
+        assert self.messages("employee") == [
+            w004(
+                Order._meta.get_field("code"),
+                f"hr_order.code_ref (database 'employee') {ci}",
+                f"people_codetarget.code (database 'default') has collation 'default', {EXACT}",
+            ),
+            w004(
+                Order._meta.get_field("slug_target"),
+                f"hr_order.slug_target_id (database 'employee') {ci}",
+                f"people_slugtarget.slug (database 'default') has collation 'default', {EXACT}",
+            ),
+            w004(
+                Visit._meta.get_field("site"),
+                f"hr_visit.site_id (database 'employee') {ci}",
+                f"inventory_site.code (database 'asset') has collation 'BINARY', {EXACT}",
+            ),
+        ]
+
+    @isolate_apps("tests.hr")
+    def test_a_declared_sqlite_collation(self):
+        """SQLite's NOCASE against the BINARY of the target, in a table made for the test."""
+
+        class Stop(models.Model):
+            site = CrossDBForeignKey(Site, models.DO_NOTHING)
+
+            class Meta:
+                app_label = "hr"
+                db_table = "hr_nocase_stop"
+
+        field = Stop._meta.get_field("site")
+        connection = connections["asset"]  # SQLite on both topologies
+        with connection.cursor() as cursor:
+            cursor.execute(
+                'CREATE TABLE "hr_nocase_stop" ("id" integer PRIMARY KEY, '
+                '"site_id" varchar(12) COLLATE NOCASE)'
+            )
+            try:
+                warning = key_collation_warning(field, "asset", "asset")
+            finally:
+                cursor.execute("DROP TABLE hr_nocase_stop")
+        assert warning == w004(
+            field,
+            f"hr_nocase_stop.site_id (database 'asset') has collation 'NOCASE', {INEXACT}",
+            f"inventory_site.code (database 'asset') has collation 'BINARY', {EXACT}",
+        )
+
+    def test_mariadb_pad_space_is_not_exact(self):
+        connection = connections["employee"]
+        if connection.vendor != "mysql":
+            pytest.skip("MariaDB's collations")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TABLE hr_padded (id integer PRIMARY KEY, "
+                "padded varchar(9) COLLATE utf8mb4_bin, exact varchar(9) COLLATE utf8mb4_nopad_bin)"
+            )
+            try:
+                found = [column_collation("employee", "hr_padded", c) for c in ("padded", "exact")]
+            finally:
+                cursor.execute("DROP TABLE hr_padded")
+        assert found == [
+            Collation("mysql", "utf8mb4_bin", exact=False),
+            Collation("mysql", "utf8mb4_nopad_bin", exact=True),
+        ]
