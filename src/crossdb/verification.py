@@ -232,9 +232,9 @@ class Verifier:
 
     def _partition_q(self, queryset: models.QuerySet[Any]) -> Q:
         """
-        Part K of N disjoint primary key ranges: the pages are read in that order,
-        so a part is a run of pages. (Key ranges would split keys by the column's
-        collation, and a key's rows by how many share it.)
+        Part K of N disjoint ranges of the primary key, the order pages follow,
+        so a part is a run of pages; the primary key being unique, no collation
+        can put a row in two parts or in none.
         """
         assert self.partition is not None
         index, count = self.partition.index, self.partition.count
