@@ -453,7 +453,7 @@ def print_block(
 
 
 def probe_kind(s: Scenario) -> str:
-    """Which probe the Verifier sends for the first page of the link: range or IN."""
+    """Which probe the Verifier sends for the first page of the link (rows in primary key order)."""
     from crossdb.verification import Verifier
 
     verifier = Verifier(model(s.source)._meta.get_field("target"))
@@ -469,7 +469,7 @@ def probe_kind(s: Scenario) -> str:
         kind = "IN (...)"
     else:
         kind = "range (>= first AND <= last)"
-    span = keys[-1] - keys[0] + 1
+    span = max(keys) - min(keys) + 1
     return f"{kind}: first page {len(keys):,} keys spanning {span:,}"
 
 

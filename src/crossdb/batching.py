@@ -193,9 +193,16 @@ class InJSONArray(KeysParameter):
 
     @classmethod
     def accepts(cls, keys: Sequence[Any]) -> bool:
-        # JSON gives back integers and text as SQLite stores them; anything else
-        # (bytes, decimals, dates) goes through an IN list with Django's adapters.
-        return all(type(key) in (int, str, uuid.UUID) for key in keys)
+        """
+        Whether JSON carries every key exactly. It gives back integers and text as
+        SQLite stores them, but json_each() ends a text at its first NUL character
+        ("k\\x00ey" would be looked up as "k"); such keys, and anything else (bytes,
+        decimals, dates), go through an IN list with Django's adapters.
+        """
+        kinds = set(map(type, keys))
+        if not kinds <= {int, str, uuid.UUID}:
+            return False
+        return str not in kinds or not any("\x00" in key for key in keys if type(key) is str)
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
         lhs, lhs_params = self.process_lhs(compiler, connection)
@@ -215,6 +222,18 @@ def keys_lookup(alias: str) -> type[KeysParameter] | None:
     return None
 
 
+def storable_keys(keys: Sequence[Any], alias: str) -> Sequence[Any]:
+    """
+    ``keys`` without those no row of ``alias`` can hold: PostgreSQL stores no NUL
+    character in text (and refuses to bind one), so such a key has no row there.
+    """
+    if connections[alias].vendor != "postgresql" or not any(
+        type(key) is str and "\x00" in key for key in keys
+    ):
+        return keys
+    return [key for key in keys if not (type(key) is str and "\x00" in key)]
+
+
 def by_keys(
     queryset: QuerySet[Any], key_field: str, keys: Sequence[Any], reserved: int = _PARAMS_RESERVED
 ) -> Iterator[QuerySet[Any]]:
@@ -222,8 +241,12 @@ def by_keys(
     ``queryset`` filtered to ``keys``: one queryset with all keys as a single
     parameter where the backend allows it (``= ANY(array)`` on PostgreSQL, whose
     driver otherwise re-parses every long ``IN`` list in Python; a JSON array on
-    SQLite), else one queryset per chunk of an ``IN`` list.
+    SQLite, for keys JSON carries exactly), else one queryset per chunk of an
+    ``IN`` list.
     """
+    keys = storable_keys(keys, queryset.db)
+    if not keys:
+        return
     lookup = keys_lookup(queryset.db)
     if lookup is InJSONArray and not InJSONArray.accepts(keys):
         lookup = None

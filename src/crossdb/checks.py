@@ -1,10 +1,10 @@
 """
 Project-wide checks. Per-field checks live on the field (``CrossDBForeignKey.check``).
 
-``check_orphans`` is tagged ``database``: Django runs it for
-``manage.py check --database ALIAS`` and ``manage.py migrate --database ALIAS``
-(before migrating), never for plain ``check``. Links whose tables do not exist
-yet, as before a first migrate, are skipped.
+``check_orphans`` and ``check_key_collations`` are tagged ``database``: Django
+runs them for ``manage.py check --database ALIAS`` and ``manage.py migrate
+--database ALIAS`` (before migrating), never for plain ``check``. Links whose
+tables do not exist yet, as before a first migrate, are skipped.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import checks
-from django.db import connections
+from django.db import connections, models
 
+from crossdb.collations import Collation, column_collation
 from crossdb.conf import crossdb_settings
+from crossdb.fields import CrossDBForeignKey
 from crossdb.verification import Verifier, link_label, select_links
 
 
@@ -52,6 +54,58 @@ def check_orphans(
                 )
             )
     return messages
+
+
+@checks.register(checks.Tags.database)
+def check_key_collations(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    tables: dict[str, set[str]] = {}
+    for alias in databases or ():
+        for field in select_links(database=alias):
+            verifier = Verifier(field)
+            if _tables_exist(verifier, tables):
+                warning = key_collation_warning(field, verifier.source_db, verifier.target_db)
+                if warning is not None:
+                    messages.append(warning)
+    return messages
+
+
+def key_collation_warning(
+    field: CrossDBForeignKey, source_db: str, target_db: str
+) -> checks.Warning | None:
+    """``crossdb.W004`` when the key column and the target's compare text differently."""
+    target_field = field.target_field
+    if not isinstance(target_field, (models.CharField, models.TextField)):
+        return None
+    source_table, source_column = field.model._meta.db_table, str(field.column)
+    target_table, target_column = target_field.model._meta.db_table, str(target_field.column)
+    source = column_collation(source_db, source_table, source_column)
+    target = column_collation(target_db, target_table, target_column)
+    if source is None or target is None or source.compares_like(target):
+        return None
+    return checks.Warning(
+        f"Key column {source_table}.{source_column} (database {source_db!r}) has collation "
+        f"{_described(source)}; its target column {target_table}.{target_column} "
+        f"(database {target_db!r}) has collation {_described(target)}.",
+        hint=f"Lookups follow the column's collation (filter({field.name}='abc') may also "
+        f"match 'ABC' or 'abc '); crossdb's own operations compare keys exactly, and "
+        f"`manage.py verify_links {link_label(field)}` reports keys that match their target "
+        f"only under a collation. Give both columns an exact collation: utf8mb4_nopad_bin "
+        f"(MariaDB), utf8mb4_0900_bin (MySQL), a deterministic one (PostgreSQL), BINARY "
+        f"(SQLite).",
+        obj=field,
+        id="crossdb.W004",
+    )
+
+
+def _described(collation: Collation) -> str:
+    if collation.exact:
+        return f"{collation.name!r}, which compares keys exactly"
+    return (
+        f"{collation.name!r}, which may find different keys equal (case, accents, trailing spaces)"
+    )
 
 
 def _tables_exist(verifier: Verifier, known: dict[str, set[str]]) -> bool:

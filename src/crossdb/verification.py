@@ -5,18 +5,28 @@ One ``Verifier`` checks one link (a CrossDBForeignKey or CrossDBOneToOneField)
 and is shared by ``manage.py verify_links`` and the database-tagged system
 check. It streams: memory holds one page of keys, whatever the table size.
 
-- The source is read in pages of distinct keys, ``GROUP BY key ORDER BY key
-  LIMIT n`` after the last key seen. Paging by key uses the column's index and
-  does not rely on server-side cursors (``.iterator()`` does not stream with
-  mysqlclient on MariaDB).
-- Each page's keys are probed in the target's database: integer keys that are
-  dense with ``BETWEEN first AND last`` (one parameter pair, the rows in the
-  range come back), anything else with ``IN (...)`` chunked by the backend's
-  parameter limit. Ranges are never used for character keys: two databases
-  need not sort strings the same way.
+Keys are compared exactly, in Python, never by a column's collation: under
+MariaDB's utf8mb4_unicode_ci ``'x1'``, ``'X1'`` and ``'x1 '`` are equal, while
+the target (PostgreSQL, SQLite) holds three different keys.
+
+- The source is read in pages of rows in primary key order, ``pk > last
+  ORDER BY pk LIMIT n``, and each page's keys are counted in Python. The primary
+  key is unique, so no two rows compare equal under its collation and no row is
+  skipped at a page end, as rows whose keys are equal under the key column's
+  collation would be by ``key > last``. Paging does not rely on server-side
+  cursors (``.iterator()`` does not stream with mysqlclient on MariaDB).
+- Each page's distinct keys are probed in the target's database with an
+  ordinary, indexed predicate: integer keys that are dense with ``BETWEEN first
+  AND last`` (the rows in the range come back), anything else as one parameter
+  (``= ANY(array)``, a JSON array for keys ``json_each()`` carries exactly) or
+  ``IN (...)`` lists chunked by the backend's parameter limit. Ranges are never
+  used for character keys: two databases need not sort strings the same way. The
+  keys the probe returns are matched to the page's in Python, exactly (a
+  ``BINARY``/``COLLATE`` predicate would not use the index).
 - A key found missing is probed again before it is reported, and once more
   inside the transaction that repairs it, so a target created meanwhile never
-  loses its references.
+  loses its references. A repair then reads the rows holding the key, keeps
+  those whose key is exactly it and changes them by primary key.
 - Keys whose deletion is recorded in ``crossdb.PendingPropagation`` but not yet
   applied are reported as pending, not as orphans.
 """
@@ -50,6 +60,7 @@ from crossdb.batching import (
     chunks,
     is_integer,
     keys_lookup,
+    storable_keys,
 )
 from crossdb.conf import crossdb_settings
 from crossdb.fields import CrossDBForeignKey
@@ -158,7 +169,7 @@ def _json_value(value: Any) -> Any:
 
 @dataclass
 class Partition:
-    """Part ``index`` (0-based) of ``count`` disjoint key ranges."""
+    """Part ``index`` (0-based) of ``count`` disjoint primary key ranges."""
 
     index: int
     count: int
@@ -220,38 +231,41 @@ class Verifier:
         return int(self.source_rows().count())
 
     def _partition_q(self, queryset: models.QuerySet[Any]) -> Q:
+        """
+        Part K of N disjoint ranges of the primary key, the order pages follow,
+        so a part is a run of pages; the primary key being unique, no collation
+        can put a row in two parts or in none.
+        """
         assert self.partition is not None
-        attname = self.field.attname
         index, count = self.partition.index, self.partition.count
-        if is_integer(self.field.target_field):
-            bounds = queryset.aggregate(low=Min(attname), high=Max(attname))
+        if is_integer(self.field.model._meta.pk):
+            bounds = queryset.aggregate(low=Min("pk"), high=Max("pk"))
             if bounds["low"] is None:
                 return Q(pk__in=[])
             low, high = bounds["low"], bounds["high"]
             width = (high - low) // count + 1
             start = low + index * width
-            return Q(**{f"{attname}__gte": start, f"{attname}__lt": start + width})
-        # Other keys: split the sorted distinct keys into N runs of equal length.
-        keys = queryset.order_by(attname).values_list(attname, flat=True).distinct()
-        distinct = keys.count()
-        start_at, end_at = index * distinct // count, (index + 1) * distinct // count
+            return Q(pk__gte=start, pk__lt=start + width)
+        # Other primary keys: N runs of equal length of the sorted primary keys.
+        pks = queryset.order_by("pk").values_list("pk", flat=True)
+        total = pks.count()
+        start_at, end_at = index * total // count, (index + 1) * total // count
         if start_at >= end_at:
             return Q(pk__in=[])
-        condition = Q(**{f"{attname}__gte": keys[start_at]})
-        if end_at < distinct:
-            condition &= Q(**{f"{attname}__lt": keys[end_at]})
+        condition = Q(pk__gte=pks[start_at])
+        if end_at < total:
+            condition &= Q(pk__lt=pks[end_at])
         return condition
 
     def pages(self) -> Generator[dict[Any, int], None, None]:
         """
-        ``{key: rows holding it}`` in key order, one page of at most
-        ``batch_size`` source rows at a time.
+        ``{key: rows holding it}`` for each page of at most ``batch_size`` source
+        rows, in primary key order; a key may appear on several pages.
 
-        A page is the next rows of the key column in key order (the column's
-        index read as is: cheaper than grouping in the database), plus one row
-        that tells whether the page's last key goes on; if it does, that key is
-        left for the next page, which starts at it. The pages differ only in
-        that key, so the queries are compiled once.
+        A page is the next rows after the last primary key seen, plus one row
+        that tells whether another page follows. The pages differ only in that
+        primary key, so the query is compiled once. Keys are counted in Python,
+        exactly, whatever the key column's collation.
 
         When both databases are servers, the next page is read in a worker
         thread while the caller probes the target with this one, so the two
@@ -259,15 +273,13 @@ class Verifier:
         and releases the interpreter lock row by row, so two threads would
         mostly wait for each other (measured twice as slow).
         """
-        attname = self.field.attname
-        column = F(attname)
         size = self.batch_size
-        rows = self.source_rows().order_by(attname).values_list(attname)
+        rows = self.source_rows().order_by("pk").values_list("pk", self.field.attname)
         bound = Slot()
         first = CompiledQuery(rows[: size + 1])
-        starting_at = CompiledQuery(rows.filter(FromSlot(column, bound))[: size + 1], bound)
-        after = CompiledQuery(rows.filter(AfterSlot(column, bound))[: size + 1], bound)
+        after = CompiledQuery(rows.filter(AfterSlot(F("pk"), bound))[: size + 1], bound)
         connection = connections[self.source_db]
+        prepare_pk = self.field.model._meta.pk.get_db_prep_value
         with ExitStack() as stack:
             worker: ThreadPoolExecutor | None = None
             if self.reads_ahead():
@@ -285,26 +297,13 @@ class Verifier:
                 return worker.submit(query.fetch, cursor, *values).result
 
             pending = read(first)
-            while keys := list(map(itemgetter(0), pending())):
-                if len(keys) <= size:
-                    yield Counter(keys)
+            while page := pending():
+                if len(page) <= size:
+                    yield Counter(map(itemgetter(1), page))
                     return
-                last = keys[size - 1]
-                page: dict[Any, int]
-                if keys[size] != last:
-                    page, next_page = Counter(keys[:size]), after
-                else:
-                    cut = size - 1
-                    while cut and keys[cut - 1] == last:
-                        cut -= 1
-                    if cut:
-                        page, next_page = Counter(keys[:cut]), starting_at
-                    else:
-                        # One key fills the whole page: count its rows apart, then go past it.
-                        count = self.source_rows().filter(**{attname: last}).count()
-                        page, next_page = {last: count}, after
-                pending = read(next_page, self.field.get_db_prep_value(last, connection))
-                yield page
+                last_pk = page[size - 1][0]
+                pending = read(after, prepare_pk(last_pk, connection))
+                yield Counter(map(itemgetter(1), page[:size]))
 
     def reads_ahead(self) -> bool:
         """
@@ -351,6 +350,7 @@ class Verifier:
         others in the range too): one query, or one per chunk. ``bounds`` is
         ``(min(keys), max(keys))`` when the caller already knows it.
         """
+        keys = storable_keys(keys, self.target_db)
         if not keys:
             return set()
         if is_integer(self.field.target_field):
@@ -366,7 +366,7 @@ class Verifier:
                 parameter = lookup.parameter(chunk, self.field.target_field, connection)
                 found.update(map(itemgetter(0), query.execute(parameter)))
             return found
-        # No one-parameter form on this backend (or keys JSON cannot carry): IN lists.
+        # No one-parameter form on this backend, or keys JSON cannot carry exactly: IN lists.
         target = self.field.remote_field.model._base_manager.using(self.target_db)
         in_keys = f"{self.key_name}__in"
         for chunk in chunks(keys, batch_size(self.target_db)):
@@ -390,32 +390,35 @@ class Verifier:
     def run(self) -> LinkResult:
         result = LinkResult(self.field, self.source_db, self.target_db)
         pending = self.pending_keys()
-        # Keys missing at the first probe, re-checked a batch at a time before
-        # they are reported: a target created since is not an orphan.
-        suspects: list[tuple[Any, int]] = []
+        # Keys missing at the first probe, with their rows, re-checked a batch at
+        # a time before they are reported: a target created since is not an orphan.
+        suspects: dict[Any, int] = {}
+        repairable: set[Any] = set()
 
         def confirm() -> None:
-            created_since = self.existing([key for key, _rows in suspects])
-            for key, rows in suspects:
+            created_since = self.existing(suspects)
+            for key, rows in suspects.items():
                 if key in created_since:
                     continue
                 if key in pending:
                     result.pending += rows
                     continue
                 result.orphans += rows
-                if len(result.sample) < self.sample:
+                # A key may be missing on several pages: show and keep it once.
+                if len(result.sample) < self.sample and key not in result.sample:
                     result.sample.append(key)
                 # Past the limit the repair is refused anyway: stop holding keys.
-                if result.orphans <= self.collect_limit:
+                if result.orphans <= self.collect_limit and key not in repairable:
+                    repairable.add(key)
                     result.repairable_keys.append(key)
             suspects.clear()
 
         with closing(self.pages()) as pages:
             for page in pages:
-                # A page is in key order: its first and last keys bound a range probe.
-                bounds = (next(iter(page)), next(reversed(page)))
-                missing = page.keys() - self.probe(list(page), bounds)
-                suspects.extend((key, page[key]) for key in sorted(missing))
+                found = self.probe(list(page))
+                for key in page:
+                    if key not in found:
+                        suspects[key] = suspects.get(key, 0) + page[key]
                 result.checked += sum(page.values())
                 if len(suspects) >= RECHECK_BATCH_SIZE:
                     confirm()
@@ -435,6 +438,11 @@ class Verifier:
         Set to NULL (``"set-null"``) or delete (``"delete"``, through the ORM so
         the source database's own cascades run) the rows referring to ``keys``,
         in batches, each in a transaction that re-checks the targets first.
+
+        The rows are those whose key is exactly a missing one, compared in
+        Python: under a case-insensitive or PAD SPACE collation
+        ``key__in=["x1"]`` also matches ``X1`` and ``x1 ``, whose targets may
+        exist. They are locked, then changed by primary key.
         """
         if mode not in ("set-null", "delete"):
             raise VerificationError(f"Unknown repair {mode!r}: use set-null or delete.")
@@ -442,19 +450,25 @@ class Verifier:
             raise VerificationError(
                 f"{link_label(self.field)} is not nullable: --fix set-null cannot repair it."
             )
+        attname = self.field.attname
         changed = 0
         manager = self.field.model._base_manager.using(self.source_db)
-        for chunk in chunks(list(keys), min(self.batch_size, batch_size(self.source_db) or 1000)):
+        size = min(self.batch_size, batch_size(self.source_db) or 1000)
+        for chunk in chunks(list(dict.fromkeys(keys)), size):
             with transaction.atomic(using=self.source_db):
                 alive = self.existing(chunk)
-                dangling = [key for key in chunk if key not in alive]
+                dangling = {key for key in chunk if key not in alive}
                 if not dangling:
                     continue
-                rows = manager.filter(**{f"{self.field.attname}__in": dangling})
-                if mode == "set-null":
-                    changed += rows.update(**{self.field.attname: None})
-                else:
-                    changed += rows.delete()[0]
+                holding = manager.filter(**{f"{attname}__in": list(dangling)})
+                rows = holding.select_for_update().values_list("pk", attname)
+                pks = [pk for pk, key in rows if key in dangling]
+                for pk_chunk in chunks(pks, size):
+                    exact = manager.filter(pk__in=pk_chunk)
+                    if mode == "set-null":
+                        changed += exact.update(**{attname: None})
+                    else:
+                        changed += exact.delete()[0]
         return changed
 
 
@@ -499,8 +513,10 @@ def merge_reports(parts: Iterable[dict[str, Any]], sample: int = 10) -> dict[str
     """
     Merge the JSON documents (or their ``links`` lists) of ``--partition`` runs.
 
-    The parts of one link cover disjoint key ranges, so counts add up and the
-    samples are unions (distinct keys, at most ``sample``).
+    The parts of one link cover disjoint primary key ranges, so the counts (of
+    rows) add up; a key may have rows in several parts, so the samples are
+    unions (distinct keys, at most ``sample``, in the parts' order: the order
+    of one whole run).
     """
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     pending: dict[tuple[str, str], dict[str, Any]] = {}

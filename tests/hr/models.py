@@ -45,6 +45,17 @@ class Order(models.Model):
         return self.note or f"Order {self.pk}"
 
 
+class Visit(models.Model):
+    """A character key from ``employee`` (MariaDB on the real topology) into ``asset`` (SQLite)."""
+
+    site = CrossDBForeignKey(
+        "inventory.Site", models.DO_NOTHING, null=True, blank=True, related_name="visits"
+    )
+
+    def __str__(self) -> str:
+        return f"Visit {self.pk}"
+
+
 class Badge(models.Model):
     user = CrossDBOneToOneField(settings.AUTH_USER_MODEL, models.CASCADE, related_name="badge")
     title = models.CharField(max_length=100)

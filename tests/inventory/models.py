@@ -40,3 +40,12 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class Site(models.Model):
+    """A character primary key in ``asset``: SQLite on both topologies, probed with json_each()."""
+
+    code = models.CharField(max_length=12, primary_key=True)
+
+    def __str__(self) -> str:
+        return self.code
