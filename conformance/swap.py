@@ -110,6 +110,9 @@ def _problem(call: ast.Call) -> str:
         return "parent_link=True (CrossDBOneToOneField cannot be a parent link)"
     if _is_true(_keyword(call, "db_constraint")):
         return "db_constraint=True (our field never creates a constraint)"
+    on_delete = _keyword(call, "on_delete") or (call.args[1] if len(call.args) > 1 else None)
+    if _name(on_delete).rsplit(".", 1)[-1].startswith("DB_"):
+        return "on_delete=DB_* (a database-level policy: crossdb.E005 refuses it)"
     return ""
 
 
