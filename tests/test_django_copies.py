@@ -15,6 +15,7 @@ import inspect
 import django
 import pytest
 from django.db.models.deletion import Collector
+from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 from django.test import TestCase
 
 SERIES = ".".join(map(str, django.VERSION[:2]))
@@ -41,6 +42,14 @@ COPIES = {
     "Collector.collect(), its 'if fail_on_restricted:' block": (
         lambda: block(inspect.getsource(Collector.collect), "if fail_on_restricted:"),
         {"5.2": "5109bca33a15a373", "6.0": "5109bca33a15a373", "6.1": "5109bca33a15a373"},
+    ),
+    # crossdb.descriptors._cached_on_ancestor() and CrossDBForwardDescriptor.__get__
+    "ForwardManyToOneDescriptor.__get__()": (
+        lambda: block(
+            inspect.getsource(ForwardManyToOneDescriptor.__get__),
+            "def __get__(self, instance, cls=None):",
+        ),
+        {"5.2": "0ba55d4ca820aef2", "6.0": "c54b6323c977f7af", "6.1": "934600ea632745ab"},
     ),
     # crossdb.testing.capture_on_commit_callbacks()
     "TestCase.captureOnCommitCallbacks()": (

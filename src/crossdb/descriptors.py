@@ -95,7 +95,7 @@ def _refuse_lazy_load(model: type[Model], accessor: str) -> None:
         )
 
 
-def _base_queryset(model: Any, db: str, instance: Model | None) -> QuerySet[Any]:
+def _base_queryset(model: Any, db: str | None, instance: Model | None) -> QuerySet[Any]:
     """``model``'s base manager on ``db``, in ``instance``'s fetch mode (Django 6.1+)."""
     queryset = model._base_manager.db_manager(
         db, hints={} if instance is None else {"instance": instance}
@@ -160,6 +160,27 @@ def _prefetch_by_database(
     # rows, not once per chunk.
     result._result_cache = rows
     return result, rows, db_by_instance
+
+
+def _cached_on_ancestor(field: CrossDBForeignKey, instance: Model) -> Model | None:
+    """
+    The target as cached on a parent of ``instance`` (multi-table inheritance),
+    e.g. by a prefetch on the parent's queryset: Django looks there before it
+    queries. Adapted from Django 6.1's ``_traverse_ancestors()`` and its use in
+    ``ForwardManyToOneDescriptor.__get__`` (django/db/models/fields/
+    related_descriptors.py); tests/test_django_copies.py notices when it changes.
+    """
+    current: Model | None = instance
+    while current is not None:
+        link = current._meta.get_ancestor_link(field.model)
+        if not link:
+            return None
+        current = link.get_cached_value(current, None)
+        if current is not None:
+            cached: Model | None = field.get_cached_value(current, default=None)
+            if cached is not None:
+                return cached
+    return None
 
 
 class CrossDBForwardDescriptor(_ForwardBase):
@@ -228,7 +249,8 @@ class CrossDBForwardDescriptor(_ForwardBase):
         base: Any = _single_queryset(querysets)
         fixed_db = base._db if base is not None else None
         if base is None:
-            base = field.related_model._base_manager.all()
+            # Django 6.1+: the rows come in the fetch mode of the instances asking.
+            base = _base_queryset(field.related_model, None, instances[0] if instances else None)
         attname = field.attname
         key_attname = field.target_field.attname
 
@@ -268,6 +290,8 @@ class CrossDBForwardDescriptor(_ForwardBase):
             if getattr(instance, field.attname) is None:
                 rel_obj = None
                 field.set_cached_value(instance, None)
+            elif (rel_obj := _cached_on_ancestor(field, instance)) is not None:
+                field.set_cached_value(instance, rel_obj)
             else:
                 _refuse_lazy_load(field.model, field.name)
                 _fetch(self, instance)
