@@ -74,7 +74,6 @@ FLAKY: dict[str, Entry] = {
 
 # Failing in both modes.
 _BOTH: dict[str, Entry] = {
-    "delete.tests.FastDeleteTests.test_fast_delete_combined_relationships": DELETE_QUERIES,
     "delete.tests.FastDeleteTests.test_fast_delete_fk": AFTER_COMMIT,
     "delete.tests.FastDeleteTests.test_fast_delete_large_batch": AFTER_COMMIT,
     "many_to_one.tests.ManyToOneTests.test_delete": AFTER_COMMIT,
@@ -100,6 +99,7 @@ _BOTH: dict[str, Entry] = {
 }
 _SAME: dict[str, Entry] = {
     **_BOTH,
+    "delete.tests.FastDeleteTests.test_fast_delete_combined_relationships": DELETE_QUERIES,
     "prefetch_related.tests.NullableTest.test_traverse_nullable": JOIN,
     "prefetch_related.tests.PrefetchRelatedTests.test_foreign_key_then_m2m": JOIN,
     "prefetch_related.tests.PrefetchRelatedTests.test_reverse_one_to_one_then_m2m": JOIN,
@@ -189,7 +189,7 @@ _NEW_IN_6_1: dict[str, dict[str, Entry]] = {
 }
 _PASSING_SINCE_6_1: dict[str, set[str]] = {
     "same": set(),
-    "routed": {"delete.tests.FastDeleteTests.test_fast_delete_combined_relationships"},
+    "routed": set(),
 }
 
 
