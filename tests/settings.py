@@ -100,6 +100,10 @@ CROSSDB_ROUTES = {
     "integrity.Site": "default",
     "integrity.Tag": "asset",
     "integrity.Sticker": "default",
+    "integrity.CapAccount": "default",
+    "integrity.CapHolder": "default",
+    "integrity.CapToken": "asset",
+    "integrity.CapUse": "default",
 }
 
 INSTALLED_APPS = [

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class CrossDBConfig(AppConfig):
@@ -10,6 +11,10 @@ class CrossDBConfig(AppConfig):
 
     def ready(self) -> None:
         # The checks modules register their checks when imported.
-        from crossdb import admin_checks, checks, checks_relations, serialization  # noqa: F401
+        from crossdb import admin_checks, capture_checks, checks, checks_relations, serialization  # noqa: F401
+        from crossdb.capture import install_after_migrate
 
         serialization.install()
+        post_migrate.connect(
+            install_after_migrate, sender=self, dispatch_uid="crossdb.install_after_migrate"
+        )

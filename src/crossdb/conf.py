@@ -41,3 +41,16 @@ class Settings:
 
 
 crossdb_settings = Settings()
+
+
+class CaptureSettings:
+    """Settings of deletion capture (``capture_deletes=True``) and its queue."""
+
+    @property
+    def PENDING_WARN_AGE(self) -> float | None:
+        """Seconds after which a deletion still unapplied makes check crossdb.W043 warn."""
+        value = getattr(settings, "CROSSDB_PENDING_WARN_AGE", 3600)
+        return None if value is None else float(value)
+
+
+capture_settings = CaptureSettings()

@@ -19,11 +19,12 @@ from django.apps import apps as django_apps
 from django.core import checks, exceptions
 from django.db import connections, models, router
 from django.db.models import deletion
-from django.db.models.fields import BLANK_CHOICE_DASH
+from django.db.models.fields import BLANK_CHOICE_DASH, Field
 from django.db.models.fields.related import ForeignKey, OneToOneField
 from django.forms import ModelChoiceField
 
 from crossdb import routers
+from crossdb.capture_sql import capture_field_checks
 from crossdb.deletion import PROPAGATED_POLICIES, CrossDBOnDelete, policy_name
 from crossdb.descriptors import (
     CrossDBForwardDescriptor,
@@ -55,6 +56,8 @@ class CrossDBForeignKey(ForeignKey[_ST, _GT]):
     forward_related_accessor_class = CrossDBForwardDescriptor
     related_accessor_class = CrossDBReverseManyToOneDescriptor
     description = "Foreign key to a model in another database (type determined by related field)"
+    # Changing it alters no column: the triggers are migration operations of their own.
+    non_db_attrs: tuple[str, ...] = (*Field.non_db_attrs, "capture_deletes")
 
     def __init__(
         self,
@@ -66,6 +69,7 @@ class CrossDBForeignKey(ForeignKey[_ST, _GT]):
         related_name: str | None = None,
         related_query_name: str | None = None,
         limit_choices_to: Any = None,
+        capture_deletes: bool = False,
         **kwargs: Any,
     ) -> None:
         if kwargs.pop("db_constraint", False):
@@ -81,6 +85,8 @@ class CrossDBForeignKey(ForeignKey[_ST, _GT]):
         # is what Django's deletion Collector calls.
         self.on_delete = on_delete
         self.database = database
+        # A trigger on the target's table records every deletion (crossdb.capture).
+        self.capture_deletes = capture_deletes
         super().__init__(
             to,
             CrossDBOnDelete(on_delete),
@@ -98,6 +104,8 @@ class CrossDBForeignKey(ForeignKey[_ST, _GT]):
         kwargs.pop("db_constraint", None)
         if self.database is not None:
             kwargs["database"] = self.database
+        if self.capture_deletes:
+            kwargs["capture_deletes"] = True
         return name, f"crossdb.{type(self).__name__}", args, kwargs
 
     # Queries -----------------------------------------------------------------
@@ -174,6 +182,7 @@ class CrossDBForeignKey(ForeignKey[_ST, _GT]):
             *self._check_crossdb_database(),
             *self._check_crossdb_routing(),
             *self._check_crossdb_index(),
+            *capture_field_checks(self),
         ]
 
     def _error(self, msg: str, hint: str, id: str) -> checks.Error:

@@ -65,3 +65,43 @@ class PendingPropagation(models.Model):
     @lifted.setter
     def lifted(self, value: frozenset[tuple[str, str, Any]]) -> None:
         self.lifted_json = json.dumps(sorted(value, key=repr), cls=DjangoJSONEncoder)
+
+
+class ExactTextField(models.TextField):  # type: ignore[type-arg]
+    """Text compared byte for byte: a binary, no-pad collation on MySQL/MariaDB."""
+
+    def db_type(self, connection: Any) -> str | None:
+        if connection.vendor == "mysql":
+            collation = "utf8mb4_nopad_bin" if connection.mysql_is_mariadb else "utf8mb4_0900_bin"
+            return f"longtext CHARACTER SET utf8mb4 COLLATE {collation}"
+        return super().db_type(connection)
+
+
+class CapturedDeletion(models.Model):
+    """
+    One deleted target key of a link with ``capture_deletes=True``, written by a
+    trigger on the target's table, in the deleting transaction, whoever deleted it.
+
+    ``link`` is ``app_label.Model.field``; ``target_key`` the key as text (cast by
+    the database; ``to_python()`` reads it back); ``kind`` is ``delete``, or
+    ``truncate`` for a marker saying the whole table was emptied (PostgreSQL's
+    ``TRUNCATE``), which no key-by-key propagation can follow. Claimed and applied
+    like ``PendingPropagation`` (``claim_token``, ``claimed_until``), then deleted.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    link = models.CharField(max_length=200)
+    target_key = ExactTextField(blank=True, default="")
+    kind = models.CharField(max_length=8, default="delete")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    claim_token = models.CharField(max_length=32, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "captured deletion"
+
+    def __str__(self) -> str:
+        return f"{self.link}: {self.kind} {self.target_key!r}"

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import timedelta
@@ -49,7 +49,7 @@ from django.db.models import F, Model, Q
 from django.db.models.deletion import Collector
 from django.utils import timezone
 
-from crossdb import routers
+from crossdb import capture_queue, routers
 from crossdb.batching import batch_size, chunks
 from crossdb.conf import crossdb_settings
 from crossdb.deletion import (
@@ -118,27 +118,47 @@ def record_and_delete(
 
     collector = deletion.root
     token, lifted = _new_token(), deletion.lifted()
-    rows: list[PendingPropagation] = []
-    for field in deletion.propagate:
-        for chunk in chunks(_deleted_keys(collector, field), KEYS_PER_ROW):
-            row = PendingPropagation(
-                source_model=field.model._meta.label,
-                source_field=field.name,
-                target_model=field.remote_field.model._meta.label,
-                deletion_group=deletion.group,
-                claim_token=token,
-                claimed_until=_lease_end(),
-            )
-            row.keys = list(chunk)
-            row.lifted = lifted
-            rows.append(row)
+    # A captured link's trigger writes the record; ORM deletions claim it (capture_queue).
+    captured = [field for field in deletion.propagate if field.capture_deletes]
+
+    # Read before delete(), which sets the instances' primary keys to None.
+    keys = {field: _deleted_keys(collector, field) for field in deletion.propagate}
+
+    def records(fields: list[CrossDBForeignKey]) -> list[PendingPropagation]:
+        rows = []
+        for field in fields:
+            for chunk in chunks(keys[field], KEYS_PER_ROW):
+                row = PendingPropagation(
+                    source_model=field.model._meta.label,
+                    source_field=field.name,
+                    target_model=field.remote_field.model._meta.label,
+                    deletion_group=deletion.group,
+                    claim_token=token,
+                    claimed_until=_lease_end(),
+                )
+                row.keys = list(chunk)
+                row.lifted = lifted
+                rows.append(row)
+        return rows
+
+    rows = records([field for field in deletion.propagate if field not in captured])
     using = collector.using
     with transaction.atomic(using=using, savepoint=False):
         PendingPropagation.objects.using(using).bulk_create(rows)
+        after = capture_queue.last_id(using) if captured else 0
         result = original_delete()
+        if captured:
+            # No trigger row (not installed, or capture suspended): record it ourselves.
+            uncaptured = capture_queue.claim_new(using, captured, after, token)
+            fallback = records(uncaptured)
+            PendingPropagation.objects.using(using).bulk_create(fallback)
+            rows.extend(fallback)
     if rows:
         ids = [row.pk for row in rows]
         transaction.on_commit(partial(after_commit, using, ids, token), using=using)
+    if captured and len(uncaptured) < len(captured):
+        callback = partial(capture_queue.after_commit, using, token, deletion.group, lifted)
+        transaction.on_commit(callback, using=using)
     return result
 
 
@@ -162,12 +182,6 @@ def _records(using: str) -> Any:
     from crossdb.models import PendingPropagation
 
     return PendingPropagation.objects.using(using)
-
-
-def _claimable(using: str) -> Any:
-    return _records(using).filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
-    )
 
 
 def _renew(using: str, ids: Iterable[int], token: str) -> list[PendingPropagation]:
@@ -348,21 +362,33 @@ class _Plan:
 
     @classmethod
     def of(cls, row: PendingPropagation, using: str, source_db: str) -> _Plan:
-        field = _link(row)
+        return cls.for_keys(_link(row), row.keys, using, source_db, row.deletion_group, row.lifted)
+
+    @classmethod
+    def for_keys(
+        cls,
+        field: CrossDBForeignKey,
+        stored_keys: Iterable[Any],
+        using: str,
+        source_db: str,
+        group: str,
+        lifted: frozenset[RowKey],
+    ) -> _Plan:
+        """The plan for keys as stored (JSON values, or a trigger's text) in ``using``."""
         name = policy_name(field.on_delete)
         if name not in ("CASCADE", "SET_NULL", "SET_DEFAULT", "SET"):
             raise TypeError(
-                f"{row.source_model}.{row.source_field} has on_delete={field.on_delete!r} now; "
-                f"nothing to propagate for it."
+                f"{field.model._meta.label}.{field.name} has on_delete={field.on_delete!r} "
+                f"now; nothing to propagate for it."
             )
         key_field = field.target_field
-        keys = [key_field.to_python(key) for key in row.keys]
+        keys = list(dict.fromkeys(key_field.to_python(key) for key in stored_keys))
         # A key the referencing column cannot hold has no dependents there.
         keys = [key for key in keys if can_hold(connections[source_db], key)]
         # A target re-created with the same key since the deletion keeps its references.
         alive = _existing(field.remote_field.model, key_field.attname, keys, using)
         gone = [key for key in keys if key not in alive]
-        return cls(field, name, gone, row.deletion_group, row.lifted)
+        return cls(field, name, gone, group, lifted)
 
     def only(self, key: Any) -> _Plan:
         return _Plan(self.field, self.name, [key], self.group, self.lifted)
@@ -448,6 +474,8 @@ def propagate_pending(
     rows nobody holds a claim on are taken (a process that died gives its
     rows back when its lease ends); ``older_than`` also leaves rows younger
     than that. Rows that fail stay pending with their error recorded.
+    Deletions captured by triggers (``capture_deletes=True``) are applied too,
+    unless ``ids`` picks pending rows.
     """
     aliases = (
         list(settings.DATABASES)
@@ -458,6 +486,8 @@ def propagate_pending(
     wanted = None if ids is None else list(ids)
     for alias in aliases:
         _propagate_database(alias, wanted, older_than, result)
+        if wanted is None:
+            capture_queue.propagate_captured(alias, older_than, result)
     return result
 
 
@@ -471,24 +501,35 @@ def _propagate_database(
         cutoff = timezone.now() - older_than
         result.skipped_young += records.filter(created_at__gt=cutoff).count()
         records = records.filter(created_at__lte=cutoff)
+    for token, free in claim_batches(records, CLAIM_BATCH, result):
+        apply_claimed(alias, free, token, result)
+
+
+def claim_batches(
+    records: Any, size: int, result: PropagationResult
+) -> Iterator[tuple[str, list[int]]]:
+    """
+    Claim ``records`` (pending or captured rows) nobody holds, ``size`` at a time
+    in primary key order, each batch with one ``UPDATE ... WHERE`` unclaimed or
+    expired; yield each batch's token and the ids it may hold.
+    """
     last = 0
     while True:
         now = timezone.now()
         candidates = records.filter(pk__gt=last).order_by("pk")
-        batch = list(candidates.values_list("pk", "claimed_until")[:CLAIM_BATCH])
+        batch = list(candidates.values_list("pk", "claimed_until")[:size])
         if not batch:
-            break
+            return
         last = batch[-1][0]
         free = [pk for pk, until in batch if until is None or until < now]
         result.skipped_claimed += len(batch) - len(free)
         if not free:
             continue
         token = _new_token()
-        claimed = (
-            _claimable(alias)
-            .filter(pk__in=free)
-            .update(claim_token=token, claimed_until=_lease_end())
+        claimable = Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
+        claimed = records.filter(claimable, pk__in=free).update(
+            claim_token=token, claimed_until=_lease_end()
         )
         result.skipped_claimed += len(free) - claimed
         if claimed:
-            apply_claimed(alias, free, token, result)
+            yield token, free

@@ -142,3 +142,53 @@ class Sticker(models.Model):
 
     tag = CrossDBForeignKey(Tag, models.CASCADE, related_name="stickers")
     note = models.CharField(max_length=20, default="")
+
+
+# Deletions captured by triggers (capture_deletes=True): a target in each database, so
+# that the real topology puts one on PostgreSQL, MariaDB and SQLite.
+
+
+class CapAccount(models.Model):
+    """Lives in ``default`` (PostgreSQL on the real topology): integer keys."""
+
+    name = models.CharField(max_length=50)
+
+
+class CapMember(models.Model):
+    """Lives in ``employee``."""
+
+    account = CrossDBForeignKey(
+        CapAccount, models.CASCADE, capture_deletes=True, related_name="members"
+    )
+
+
+class CapMemberNote(models.Model):
+    """An ordinary ForeignKey inside ``employee``: the cascade continues through it."""
+
+    member = models.ForeignKey(CapMember, models.CASCADE)
+
+
+class CapBadge(models.Model):
+    """Lives in ``employee`` (MariaDB on the real topology): character keys."""
+
+    code = models.CharField(max_length=20, primary_key=True)
+
+
+class CapHolder(models.Model):
+    """Lives in ``default``."""
+
+    badge = CrossDBForeignKey(
+        CapBadge, models.SET_NULL, null=True, capture_deletes=True, related_name="holders"
+    )
+
+
+class CapToken(models.Model):
+    """Lives in ``asset`` (SQLite in both topologies): UUID keys."""
+
+    id = models.UUIDField(primary_key=True)
+
+
+class CapUse(models.Model):
+    """Lives in ``default``."""
+
+    token = CrossDBForeignKey(CapToken, models.CASCADE, capture_deletes=True, related_name="uses")

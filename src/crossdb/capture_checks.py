@@ -1,0 +1,126 @@
+"""
+Database checks of deletion capture (tagged ``database``: ``check --database``,
+``migrate --database``), ``crossdb.W040``-``W043``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core import checks
+from django.db import connections
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from crossdb.capture import captured_links, link_label, missing_links
+from crossdb.capture_sql import QUEUE_TABLE
+from crossdb.conf import capture_settings
+
+
+@checks.register(checks.Tags.database)
+def check_capture(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            if QUEUE_TABLE not in connection.introspection.table_names(cursor):
+                continue
+        messages += _missing(alias)
+        messages += _binary_log(alias)
+        messages += _truncated(alias)
+        messages += _pending_age(alias)
+    return messages
+
+
+def _missing(alias: str) -> list[checks.CheckMessage]:
+    return [
+        checks.Warning(
+            f"The capture trigger of {link_label(field)} is missing from database {alias!r}: "
+            f"deletions of {field.remote_field.model._meta.label} there are not captured. "
+            f"(SQLite drops a table's triggers when a migration rebuilds it.)",
+            hint=f"Run `manage.py migrate --database {alias}`: it puts the triggers back.",
+            obj=field,
+            id="crossdb.W040",
+        )
+        for field in missing_links(alias)
+    ]
+
+
+def _binary_log(alias: str) -> list[checks.CheckMessage]:
+    connection = connections[alias]
+    if connection.vendor != "mysql" or not captured_links(alias):
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@log_bin, @@log_bin_trust_function_creators")
+        log_bin, trusted = cursor.fetchone()
+    if not int(log_bin) or int(trusted):
+        return []
+    return [
+        checks.Warning(
+            f"Binary logging is on in database {alias!r} and log_bin_trust_function_creators "
+            f"is off: creating the capture triggers needs the SUPER privilege.",
+            hint="Run `SET GLOBAL log_bin_trust_function_creators = 1` (or set it in the "
+            "server's configuration), or migrate as a user with SUPER.",
+            obj=alias,
+            id="crossdb.W041",
+        )
+    ]
+
+
+def _truncated(alias: str) -> list[checks.CheckMessage]:
+    from crossdb.models import CapturedDeletion
+
+    markers = (
+        CapturedDeletion.objects.using(alias)
+        .filter(kind="truncate")
+        .values("link")
+        .annotate(count=Count("pk"), first=Min("created_at"))
+        .order_by("link")
+    )
+    return [
+        checks.Warning(
+            f"The target table of {row['link']} was truncated in database {alias!r} "
+            f"({row['count']} time(s) since {row['first']:%Y-%m-%d %H:%M:%S}): the deleted "
+            f"keys are unknown, so their on_delete was not applied.",
+            hint=f"Run `manage.py verify_links {row['link']}` (with --fix to repair), then "
+            f"`crossdb.capture.clear_truncation_markers({row['link']!r}, using={alias!r})`.",
+            obj=row["link"],
+            id="crossdb.W042",
+        )
+        for row in markers
+    ]
+
+
+def _pending_age(alias: str) -> list[checks.CheckMessage]:
+    from crossdb.models import CapturedDeletion, PendingPropagation
+
+    limit = capture_settings.PENDING_WARN_AGE
+    if limit is None:
+        return []
+    cutoff = timezone.now() - timedelta(seconds=limit)
+    messages: list[checks.CheckMessage] = []
+    for model, rows in (
+        (PendingPropagation, PendingPropagation.objects.using(alias)),
+        (CapturedDeletion, CapturedDeletion.objects.using(alias).filter(kind="delete")),
+    ):
+        late = rows.filter(created_at__lt=cutoff).aggregate(
+            count=Count("pk"), oldest=Min("created_at")
+        )
+        if not late["count"]:
+            continue
+        age = (timezone.now() - late["oldest"]).total_seconds()
+        messages.append(
+            checks.Warning(
+                f"{late['count']} {model._meta.verbose_name}(s) in database {alias!r} are older "
+                f"than CROSSDB_PENDING_WARN_AGE={limit:g} seconds; the oldest is {age:.0f} "
+                f"seconds old.",
+                hint=f"Run `manage.py propagate_deletions --database {alias}`; rows that stay "
+                f"say why in last_error.",
+                obj=model._meta.label,
+                id="crossdb.W043",
+            )
+        )
+    return messages

@@ -1,0 +1,215 @@
+"""
+The triggers that capture deletions, as SQL for each backend.
+
+A link with ``capture_deletes=True`` gets triggers on its *target's* table that
+write one ``crossdb_captureddeletion`` row per deleted key, in the deleting
+transaction, unless capture is suspended (``crossdb.capture.suspended``):
+
+- PostgreSQL: one statement-level ``AFTER DELETE`` trigger reading the
+  transition table ``old_rows`` (one ``INSERT ... SELECT`` per statement, and it
+  sees rows the database's own cascades remove), and an ``AFTER TRUNCATE``
+  trigger writing a ``truncate`` marker. Switched off by the transaction-local
+  setting ``crossdb.capture = 'off'``.
+- MySQL/MariaDB: a row-level ``AFTER DELETE`` trigger (statement-level triggers
+  do not exist there). Switched off by the session variable ``@crossdb_capture``.
+- SQLite: a row-level ``AFTER DELETE`` trigger, switched off while the control
+  table ``crossdb_capture_off`` holds a row (written inside a transaction only).
+
+Names derive from the link's label, so removing needs nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core import checks
+from django.db import connections, models
+
+if TYPE_CHECKING:
+    from crossdb.fields import CrossDBForeignKey
+
+QUEUE_TABLE = "crossdb_captureddeletion"
+CONTROL_TABLE = "crossdb_capture_off"
+REGISTRY_TABLE = "crossdb_capture_links"
+VENDORS = ("postgresql", "mysql", "sqlite")
+_COLUMNS = "link, target_key, kind, created_at, claim_token, attempts, last_error"
+
+
+def key_kind(field: Any) -> str | None:
+    """ "int", "char" or "uuid" for a target key the triggers can store; None otherwise."""
+    if isinstance(field, models.UUIDField):
+        return "uuid"
+    if isinstance(field, (models.IntegerField, models.AutoField)):
+        return "int"
+    if isinstance(field, (models.CharField, models.TextField)):
+        return "char"
+    return None
+
+
+def trigger_name(link: str) -> str:
+    return "crossdb_cap_" + hashlib.sha1(link.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    """What one link's triggers need: its label, the target's table and key column."""
+
+    link: str
+    table: str
+    column: str
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return trigger_name(self.link)
+
+    @classmethod
+    def of(cls, field: CrossDBForeignKey, link: str | None = None) -> TriggerSpec:
+        target_field = field.target_field
+        kind = key_kind(target_field)
+        if kind is None:
+            raise ValueError(
+                f"{link or field}: {type(target_field).__name__} keys are not captured."
+            )
+        return cls(
+            link or f"{field.model._meta.label}.{field.name}",
+            str(target_field.model._meta.db_table),
+            str(target_field.column),
+            kind,
+        )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def install_sql(spec: TriggerSpec, connection: Any) -> list[str]:
+    """The statements creating ``spec``'s triggers (and what they read) on ``connection``."""
+    qn = connection.ops.quote_name
+    table, column, name, link = qn(spec.table), qn(spec.column), spec.name, _literal(spec.link)
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        values = f"SELECT {link}, o.{column}::text, 'delete', now(), '', 0, '' FROM old_rows o"
+        truncate = f"VALUES ({link}, '', 'truncate', now(), '', 0, '')"
+        return [
+            *(
+                f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                f"BEGIN\n"
+                f"  IF coalesce(current_setting('crossdb.capture', true), '') <> 'off' THEN\n"
+                f"    INSERT INTO {QUEUE_TABLE} ({_COLUMNS})\n    {body};\n"
+                f"  END IF;\n  RETURN NULL;\nEND\n$$"
+                for fn, body in (
+                    (name, f"{values} WHERE o.{column} IS NOT NULL"),
+                    (f"{name}_t", truncate),
+                )
+            ),
+            f"DROP TRIGGER IF EXISTS {name} ON {table}",
+            f"CREATE TRIGGER {name} AFTER DELETE ON {table} REFERENCING OLD TABLE AS old_rows "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()",
+            f"DROP TRIGGER IF EXISTS {name}_t ON {table}",
+            f"CREATE TRIGGER {name}_t AFTER TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {name}_t()",
+        ]
+    if vendor == "mysql":
+        now = "UTC_TIMESTAMP(6)" if settings.USE_TZ else "NOW(6)"
+        key = f"OLD.{column}" if spec.kind == "char" else f"CAST(OLD.{column} AS CHAR)"
+        return [
+            f"DROP TRIGGER IF EXISTS {name}",
+            f"CREATE TRIGGER {name} AFTER DELETE ON {table} FOR EACH ROW "
+            f"INSERT INTO {QUEUE_TABLE} ({_COLUMNS}) "
+            f"SELECT {link}, {key}, 'delete', {now}, '', 0, '' FROM DUAL "
+            f"WHERE OLD.{column} IS NOT NULL AND COALESCE(@crossdb_capture, 'on') <> 'off'",
+        ]
+    if vendor == "sqlite":
+        now = "'now'" if settings.USE_TZ else "'now', 'localtime'"
+        return [
+            f"CREATE TABLE IF NOT EXISTS {CONTROL_TABLE} (token text NOT NULL)",
+            f"DROP TRIGGER IF EXISTS {name}",
+            f"CREATE TRIGGER {name} AFTER DELETE ON {table} FOR EACH ROW "
+            f"WHEN OLD.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {CONTROL_TABLE}) "
+            f"BEGIN INSERT INTO {QUEUE_TABLE} ({_COLUMNS}) VALUES ({link}, "
+            f"CAST(OLD.{column} AS TEXT), 'delete', strftime('%Y-%m-%d %H:%M:%f', {now}), "
+            f"'', 0, ''); END",
+        ]
+    raise NotImplementedError(f"crossdb cannot capture deletions on {connection.vendor}.")
+
+
+def remove_sql(link: str, connection: Any) -> list[str]:
+    name = trigger_name(link)
+    if connection.vendor == "postgresql":
+        # Dropping the functions drops the triggers that call them, wherever they are.
+        return [f"DROP FUNCTION IF EXISTS {fn}() CASCADE" for fn in (name, f"{name}_t")]
+    return [f"DROP TRIGGER IF EXISTS {name}"]
+
+
+def installed_triggers(connection: Any) -> set[str]:
+    """The names of the capture triggers present in ``connection``'s database."""
+    queries = {
+        "postgresql": "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'crossdb\\_cap\\_%%'",
+        "mysql": "SELECT trigger_name FROM information_schema.triggers "
+        "WHERE trigger_schema = DATABASE() AND trigger_name LIKE 'crossdb\\_cap\\_%%'",
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+        "AND name LIKE 'crossdb\\_cap\\_%%' ESCAPE '\\'",
+    }
+    if connection.vendor not in queries:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(queries[connection.vendor])
+        return {row[0] for row in cursor.fetchall()}
+
+
+# Field checks ------------------------------------------------------------------------------
+
+
+def capture_field_checks(field: CrossDBForeignKey) -> list[checks.CheckMessage]:
+    """``crossdb.E040``-``E042``: a ``capture_deletes=True`` the triggers cannot serve."""
+    from crossdb import routers
+    from crossdb.deletion import PROPAGATED_POLICIES, policy_name
+
+    if not field.capture_deletes or isinstance(field.remote_field.model, str):
+        return []
+    policy = policy_name(field.on_delete)
+    if policy not in PROPAGATED_POLICIES:
+        return [
+            checks.Error(
+                f"capture_deletes=True with on_delete={policy or field.on_delete!r}: only "
+                f"CASCADE, SET_NULL, SET_DEFAULT and SET() are applied after a deletion.",
+                hint="Remove capture_deletes=True, or use one of those policies.",
+                obj=field,
+                id="crossdb.E040",
+            )
+        ]
+    target_field = field.target_field
+    if key_kind(target_field) is None:
+        return [
+            checks.Error(
+                f"capture_deletes=True: the target key "
+                f"{target_field.model._meta.label}.{target_field.name} is a "
+                f"{type(target_field).__name__}; deletions are captured for integer, "
+                f"character and UUID keys only.",
+                hint="Remove capture_deletes=True (run `manage.py verify_links` on a schedule "
+                "instead), or point to_field at an integer, character or UUID key.",
+                obj=field,
+                id="crossdb.E041",
+            )
+        ]
+    try:
+        alias = routers.target_db_for_read(field)
+    except Exception:
+        return []  # crossdb.E006 says why
+    vendor = connections[alias].vendor
+    if vendor not in VENDORS:
+        return [
+            checks.Error(
+                f"capture_deletes=True: the target's database {alias!r} is {vendor}, where "
+                f"crossdb has no capture triggers (PostgreSQL, MySQL/MariaDB, SQLite).",
+                hint="Remove capture_deletes=True and run `manage.py verify_links` on a "
+                "schedule to find deletions made outside the ORM.",
+                obj=field,
+                id="crossdb.E042",
+            )
+        ]
+    return []

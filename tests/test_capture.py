@@ -1,0 +1,459 @@
+"""
+Deletions captured by triggers (``capture_deletes=True``): whoever deletes a target, its
+``on_delete`` is applied. Each target lives in another database (on the real topology:
+``CapAccount`` on PostgreSQL, ``CapBadge`` on MariaDB, ``CapToken`` on SQLite).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.db import connections, models
+from django.db.migrations.graph import MigrationGraph
+from django.db.migrations.questioner import MigrationQuestioner
+from django.db.migrations.state import ProjectState
+from django.test.utils import isolate_apps
+from django.utils import timezone
+
+from crossdb import CrossDBForeignKey
+from crossdb.autodetector import CaptureAutodetector
+from crossdb.capture import install_after_migrate, suspended
+from crossdb.capture_checks import check_capture
+from crossdb.capture_sql import installed_triggers, trigger_name
+from crossdb.models import CapturedDeletion, PendingPropagation
+from crossdb.operations import InstallCaptureTriggers, RemoveCaptureTriggers
+from crossdb.propagation import propagate_pending
+from crossdb.testing import CaptureQueriesPerDatabase
+from tests.integrity.models import (
+    CapAccount,
+    CapBadge,
+    CapHolder,
+    CapMember,
+    CapMemberNote,
+    CapToken,
+    CapUse,
+)
+
+pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
+REPO = Path(__file__).resolve().parent.parent
+LINKS = {
+    "account": ("integrity.CapMember.account", "default"),
+    "badge": ("integrity.CapHolder.badge", "employee"),
+    "token": ("integrity.CapToken.uses", "asset"),
+}
+
+
+def queued(alias: str, kind: str = "delete") -> list[CapturedDeletion]:
+    return list(CapturedDeletion.objects.using(alias).filter(kind=kind))
+
+
+def all_queued() -> list[CapturedDeletion]:
+    return [row for alias in connections for row in CapturedDeletion.objects.using(alias)]
+
+
+def all_pending() -> list[PendingPropagation]:
+    return [row for alias in connections for row in PendingPropagation.objects.using(alias)]
+
+
+def raw_delete(model: type[models.Model], alias: str, keys: list[object]) -> None:
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    field = model._meta.pk
+    values = [field.get_db_prep_value(key, connection) for key in keys]
+    marks = ", ".join(["%s"] * len(values))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {qn(model._meta.db_table)} WHERE {qn(field.column)} IN ({marks})",
+            values,
+        )
+
+
+class Scenario:
+    """One target with two references, and a bystander that must survive."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        if kind == "account":
+            self.target, self.alias = CapAccount.objects.create(name="gone"), "default"
+            self.other = CapAccount.objects.create(name="kept")
+            self.refs = [CapMember.objects.create(account=self.target) for _ in range(2)]
+            CapMemberNote.objects.create(member=self.refs[0])
+            self.kept = CapMember.objects.create(account=self.other)
+        elif kind == "badge":
+            self.target, self.alias = CapBadge.objects.create(code="abc"), "employee"
+            self.other = CapBadge.objects.create(code="abd")
+            self.refs = [CapHolder.objects.create(badge=self.target) for _ in range(2)]
+            self.kept = CapHolder.objects.create(badge=self.other)
+        else:
+            self.target, self.alias = CapToken.objects.create(id=uuid.uuid4()), "asset"
+            self.other = CapToken.objects.create(id=uuid.uuid4())
+            self.refs = [CapUse.objects.create(token=self.target) for _ in range(2)]
+            self.kept = CapUse.objects.create(token=self.other)
+
+    def assert_applied(self) -> None:
+        ref_model = type(self.refs[0])
+        if self.kind == "badge":  # SET_NULL
+            for ref in self.refs:
+                ref.refresh_from_db()
+                assert ref.badge_id is None
+        else:
+            assert not ref_model.objects.filter(pk__in=[r.pk for r in self.refs]).exists()
+            assert not CapMemberNote.objects.exists()
+        self.kept.refresh_from_db()
+        assert self.kept.pk is not None
+        assert getattr(self.kept, type(self.kept)._meta.local_fields[1].attname) == self.other.pk
+
+    def assert_untouched(self) -> None:
+        ref_model = type(self.refs[0])
+        field = ref_model._meta.local_fields[1].attname
+        values = list(
+            ref_model.objects.filter(pk__in=[r.pk for r in self.refs]).values_list(field, flat=True)
+        )
+        assert values == [self.target.pk, self.target.pk]
+
+
+KINDS = ["account", "badge", "token"]
+# The test apps have no migrations: write them as if they were new.
+QUESTIONER = MigrationQuestioner(specified_apps={"integrity"})
+
+
+def test_the_triggers_are_installed_in_each_targets_database():
+    for kind, (link, alias) in LINKS.items():
+        if kind == "token":
+            link = "integrity.CapUse.token"
+        assert trigger_name(link) in installed_triggers(connections[alias]), (link, alias)
+
+
+class TestOutsideTheORM:
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_a_raw_sql_delete_is_captured_and_propagated(self, kind):
+        scenario = Scenario(kind)
+
+        raw_delete(type(scenario.target), scenario.alias, [scenario.target.pk])
+
+        [row] = queued(scenario.alias)
+        assert row.claim_token == ""
+        scenario.assert_untouched()
+        result = propagate_pending()
+        assert (result.applied, result.failed) == (1, 0), result.errors
+        scenario.assert_applied()
+        assert all_queued() == []
+        # Applying again finds nothing to do.
+        assert propagate_pending().applied == 0
+
+    def test_raw_delete_of_a_queryset(self):
+        scenario = Scenario("account")
+        CapAccount.objects.filter(pk=scenario.target.pk)._raw_delete("default")
+        propagate_pending()
+        scenario.assert_applied()
+
+    def test_a_deletion_by_another_process(self):
+        scenario = Scenario("badge")
+        script = (
+            "import django; django.setup()\n"
+            "from django.db import connections\n"
+            "with connections['employee'].cursor() as cursor:\n"
+            "    cursor.execute('DELETE FROM integrity_capbadge WHERE code = %s', ['abc'])\n"
+        )
+        done = run_python(script)
+        assert done.returncode == 0, done.stderr
+        propagate_pending()
+        scenario.assert_applied()
+
+    def test_a_bulk_delete_is_applied_in_bounded_queries(self):
+        accounts = CapAccount.objects.bulk_create(CapAccount(name=f"a{i}") for i in range(1500))
+        accounts = list(CapAccount.objects.all())
+        CapMember.objects.bulk_create(CapMember(account=a) for a in accounts)
+
+        with connections["default"].cursor() as cursor:
+            cursor.execute("DELETE FROM integrity_capaccount")
+        assert len(queued("default")) == 1500
+
+        with CaptureQueriesPerDatabase() as captured:
+            result = propagate_pending()
+        assert (result.applied, result.failed) == (1500, 0)
+        assert not CapMember.objects.exists()
+        assert all_queued() == []
+        assert captured.counts["default"] < 40, captured.counts
+        assert captured.counts["employee"] < 40, captured.counts
+
+    def test_a_target_recreated_with_the_same_key_keeps_its_references(self):
+        scenario = Scenario("badge")
+        raw_delete(CapBadge, "employee", ["abc"])
+        CapBadge.objects.create(code="abc")
+
+        propagate_pending()
+
+        scenario.assert_untouched()
+        assert all_queued() == []
+
+
+class TestORMDeletions:
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_the_trigger_row_is_the_record_and_is_applied_at_once(self, kind):
+        scenario = Scenario(kind)
+
+        scenario.target.delete()
+
+        scenario.assert_applied()
+        assert all_pending() == []
+        assert all_queued() == []
+
+    def test_suspended_capture_falls_back_to_a_pending_row(self):
+        scenario = Scenario("account")
+        with suspended(using="default"):
+            scenario.target.delete()
+        scenario.assert_applied()
+        assert all_queued() == []
+
+
+class TestBreaker:
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_nothing_is_captured_inside_suspended(self, kind):
+        scenario = Scenario(kind)
+        with suspended(using=scenario.alias):
+            raw_delete(type(scenario.target), scenario.alias, [scenario.target.pk])
+        assert all_queued() == []
+        # Capture is back on after the block.
+        raw_delete(type(scenario.other), scenario.alias, [scenario.other.pk])
+        assert len(queued(scenario.alias)) == 1
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_flush_of_one_database_leaves_the_others_untouched(self, kind):
+        scenario = Scenario(kind)
+
+        call_command("flush", database=scenario.alias, interactive=False, verbosity=0)
+
+        assert not type(scenario.target).objects.exists()
+        assert all_queued() == []
+        assert propagate_pending().applied == 0
+        scenario.assert_untouched()
+
+    def test_truncate_without_the_breaker_leaves_a_marker(self):
+        if connections["default"].vendor != "postgresql":
+            pytest.skip("TRUNCATE fires triggers on PostgreSQL only")
+        Scenario("account")
+        with connections["default"].cursor() as cursor:
+            cursor.execute("TRUNCATE integrity_capaccount")
+        [marker] = queued("default", kind="truncate")
+        assert marker.link == "integrity.CapMember.account"
+        assert propagate_pending().applied == 0  # no key to apply
+        [warning] = [m for m in check_capture(databases=["default"]) if m.id == "crossdb.W042"]
+        assert "integrity.CapMember.account" in warning.msg
+        CapturedDeletion.objects.using("default").all().delete()
+
+
+def run_python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CROSSDB_TEST_USE_TEST_DATABASES": "1",
+        "PYTHONPATH": str(REPO),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+import django
+
+django.setup()
+from crossdb import capture_queue
+from crossdb.propagation import propagate_pending
+from tests.integrity.models import CapAccount
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[1] == "after-commit":
+    capture_queue.after_commit = die  # the deletion and its trigger's row committed
+    CapAccount.objects.get(name="gone").delete()
+else:
+    capture_queue._forget = die  # propagated and committed, the rows not yet removed
+    propagate_pending()
+"""
+
+
+def expire_claims() -> None:
+    past = timezone.now() - timedelta(seconds=1)
+    for alias in connections:
+        CapturedDeletion.objects.using(alias).update(claimed_until=past)
+
+
+class TestKilledProcess:
+    @pytest.mark.parametrize("stage", ["after-commit", "before-forget"])
+    def test_nothing_lost_nothing_applied_twice(self, stage):
+        scenario = Scenario("account")
+        if stage == "before-forget":
+            raw_delete(CapAccount, "default", [scenario.target.pk])
+
+        killed = run_python(KILL_SCRIPT, stage)
+
+        assert killed.returncode == -9, killed.stderr
+        assert not CapAccount.objects.filter(name="gone").exists()
+        assert CapMember.objects.filter(pk=scenario.refs[0].pk).exists() == (
+            stage == "after-commit"
+        )
+        [row] = queued("default")
+        assert row.claim_token
+        # The dead process's claim holds until its lease ends.
+        assert propagate_pending().applied == 0
+
+        expire_claims()
+        result = propagate_pending()
+
+        assert (result.applied, result.failed) == (1, 0)
+        scenario.assert_applied()
+        assert all_queued() == [] and all_pending() == []
+        if stage == "before-forget":
+            assert result.rows_changed == 0  # re-applied: nothing left to change
+
+
+class TestMigrations:
+    def test_install_and_reverse(self):
+        operation = InstallCaptureTriggers(
+            link="integrity.CapHolder.badge", target="integrity.CapBadge", key="code"
+        )
+        state = ProjectState.from_apps(django_apps())
+        connection = connections["employee"]
+        name = trigger_name("integrity.CapHolder.badge")
+
+        with connection.schema_editor() as editor:
+            operation.database_backwards("integrity", editor, state, state)
+        assert name not in installed_triggers(connection)
+        raw_delete(CapBadge, "employee", [CapBadge.objects.create(code="x").pk])
+        assert all_queued() == []
+
+        with connection.schema_editor() as editor:
+            operation.database_forwards("integrity", editor, state, state)
+        assert name in installed_triggers(connection)
+        raw_delete(CapBadge, "employee", [CapBadge.objects.create(code="y").pk])
+        assert len(queued("employee")) == 1
+
+    def test_other_databases_are_left_alone(self):
+        operation = RemoveCaptureTriggers(
+            link="integrity.CapHolder.badge", target="integrity.CapBadge", key="code"
+        )
+        state = ProjectState.from_apps(django_apps())
+        with connections["default"].schema_editor() as editor:
+            operation.database_forwards("integrity", editor, state, state)
+        assert trigger_name("integrity.CapHolder.badge") in installed_triggers(
+            connections["employee"]
+        )
+
+    def test_the_autodetector_writes_the_operations(self):
+        new = ProjectState.from_apps(django_apps())
+        old = new.clone()
+        fields = old.models["integrity", "capholder"].fields
+        fields["badge"] = fields["badge"].clone()
+        fields["badge"].capture_deletes = False
+
+        changes = CaptureAutodetector(old, new, QUESTIONER).changes(graph=MigrationGraph())
+        operations = [op for m in changes["integrity"] for op in m.operations]
+        assert [type(op).__name__ for op in operations] == ["AlterField", "InstallCaptureTriggers"]
+        [install] = [op for op in operations if isinstance(op, InstallCaptureTriggers)]
+        assert install.deconstruct()[2] == {
+            "link": "integrity.CapHolder.badge",
+            "target": "integrity.CapBadge",
+            "key": "code",
+        }
+
+        back = CaptureAutodetector(new, old, QUESTIONER).changes(graph=MigrationGraph())
+        removals = [op for m in back["integrity"] for op in m.operations]
+        assert any(isinstance(op, RemoveCaptureTriggers) for op in removals)
+
+    def test_a_rebuilt_sqlite_table_gets_its_triggers_back(self):
+        connection = connections["asset"]  # SQLite in both topologies
+        name = trigger_name("integrity.CapUse.token")
+        with connection.schema_editor() as editor:
+            editor._remake_table(CapToken)
+        assert name not in installed_triggers(connection)
+        [warning] = [m for m in check_capture(databases=["asset"]) if m.id == "crossdb.W040"]
+        assert warning.obj is CapUse._meta.get_field("token")
+
+        install_after_migrate(using="asset")
+
+        assert name in installed_triggers(connection)
+        assert not [m for m in check_capture(databases=["asset"]) if m.id == "crossdb.W040"]
+
+
+def django_apps():
+    from django.apps import apps
+
+    return apps
+
+
+class TestChecks:
+    @isolate_apps("tests.integrity")
+    def test_an_unsupported_key_type(self):
+        class Day(models.Model):
+            day = models.DateField(unique=True)
+
+            class Meta:
+                app_label = "integrity"
+
+        class Entry(models.Model):
+            day = CrossDBForeignKey(Day, models.CASCADE, to_field="day", capture_deletes=True)
+
+            class Meta:
+                app_label = "integrity"
+
+        field = Entry._meta.get_field("day")
+        errors = [e for e in field.check() if e.id.startswith("crossdb.E04")]
+        assert errors == [
+            checks.Error(
+                "capture_deletes=True: the target key integrity.Day.day is a DateField; "
+                "deletions are captured for integer, character and UUID keys only.",
+                hint="Remove capture_deletes=True (run `manage.py verify_links` on a schedule "
+                "instead), or point to_field at an integer, character or UUID key.",
+                obj=field,
+                id="crossdb.E041",
+            )
+        ]
+
+    @isolate_apps("tests.integrity")
+    def test_a_policy_that_is_not_propagated(self):
+        class Target(models.Model):
+            class Meta:
+                app_label = "integrity"
+
+        class Ref(models.Model):
+            target = CrossDBForeignKey(Target, models.PROTECT, capture_deletes=True)
+
+            class Meta:
+                app_label = "integrity"
+
+        field = Ref._meta.get_field("target")
+        [error] = [e for e in field.check() if e.id.startswith("crossdb.E04")]
+        assert error.id == "crossdb.E040"
+        assert "PROTECT" in error.msg
+
+    def test_deconstruct_keeps_the_option(self):
+        field = CapHolder._meta.get_field("badge")
+        assert field.deconstruct()[3]["capture_deletes"] is True
+        assert "capture_deletes" not in CapMemberNote._meta.get_field("member").deconstruct()[3]
+
+
+def test_capture_ddl_prints_the_sql():
+    from tests.helpers import run_command
+
+    result = run_command("capture_ddl", "integrity.CapMember.account", "--database", "asset")
+    assert result.exit_code == 0, result.stderr
+    assert "CREATE TRIGGER crossdb_cap_" in result.stdout
+    assert "crossdb_captureddeletion" in result.stdout
+    assert run_command("capture_ddl", "integrity.Nope.x").exit_code == 2
