@@ -6,6 +6,7 @@ Importing this package imports no model, so it is safe in settings and apps.py.
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from crossdb.exceptions import (
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
     from crossdb.fields import CrossDBForeignKey, CrossDBOneToOneField
     from crossdb.prefetch import aprefetch_cross_db, prefetch_cross_db
     from crossdb.query import CrossDBManager, CrossDBQuerySet, CrossDBQuerySetMixin
+
+try:
+    __version__ = metadata.version("django-crossdb-toolkit")
+except metadata.PackageNotFoundError:  # a checkout on sys.path, not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "CrossDBForeignKey",
