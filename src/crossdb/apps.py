@@ -10,6 +10,12 @@ class CrossDBConfig(AppConfig):
 
     def ready(self) -> None:
         # The checks modules register their checks when imported.
-        from crossdb import admin_checks, checks, checks_relations, serialization  # noqa: F401
+        from crossdb import (  # noqa: F401
+            admin_checks,
+            checks,
+            checks_relations,
+            checks_settings,
+            serialization,
+        )
 
         serialization.install()
