@@ -6,6 +6,7 @@ Importing this package imports no model, so it is safe in settings and apps.py.
 
 from __future__ import annotations
 
+import logging
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from crossdb.fields import CrossDBForeignKey, CrossDBOneToOneField
     from crossdb.prefetch import aprefetch_cross_db, prefetch_cross_db
     from crossdb.query import CrossDBManager, CrossDBQuerySet, CrossDBQuerySetMixin
+
+# A library's loggers stay silent until the project configures logging: the commands
+# report failures themselves, and Python's last-resort handler would repeat them on stderr.
+logging.getLogger("crossdb").addHandler(logging.NullHandler())
 
 try:
     __version__ = metadata.version("django-crossdb-toolkit")
