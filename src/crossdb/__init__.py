@@ -14,6 +14,7 @@ from crossdb.exceptions import (
     CrossDatabaseJoinError,
     DanglingReference,
     LazyLoadForbidden,
+    LazyLoadWarning,
     TargetDatabaseError,
     TooManyKeys,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "CrossDatabaseJoinError",
     "DanglingReference",
     "LazyLoadForbidden",
+    "LazyLoadWarning",
     "TargetDatabaseError",
     "TooManyKeys",
     "aprefetch_cross_db",

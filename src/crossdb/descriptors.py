@@ -37,6 +37,7 @@ In the example::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -54,8 +55,9 @@ from django.utils.functional import cached_property
 
 from crossdb import routers
 from crossdb.batching import fetch_by_keys, is_integer
+from crossdb.conf import crossdb_settings
 from crossdb.exceptions import DanglingReference as DanglingReferenceBase
-from crossdb.exceptions import LazyLoadForbidden
+from crossdb.exceptions import LazyLoadForbidden, LazyLoadWarning
 
 if TYPE_CHECKING:
     from crossdb.fields import CrossDBForeignKey
@@ -77,7 +79,8 @@ def forbid_lazy_loads() -> Iterator[None]:
     Make any lazy load through a cross-database field raise ``LazyLoadForbidden``.
 
     Meant for tests: wrap the code under test and every N+1 across databases
-    shows up as an error naming the field and the lookup to prefetch.
+    shows up as an error naming the field and the lookup to prefetch. It wins
+    over ``CROSSDB_LAZY_LOADS``, which applies the same project-wide.
     """
     token = _forbid_lazy_loads.set(True)
     try:
@@ -86,13 +89,21 @@ def forbid_lazy_loads() -> Iterator[None]:
         _forbid_lazy_loads.reset(token)
 
 
-def _refuse_lazy_load(model: type[Model], accessor: str) -> None:
-    if _forbid_lazy_loads.get():
-        raise LazyLoadForbidden(
-            f"Lazy load of {model._meta.label}.{accessor} across databases inside "
-            f"forbid_lazy_loads(). Load it up front with "
-            f".prefetch_related({accessor!r}) or prefetch_cross_db(..., {accessor!r})."
-        )
+def _refuse_lazy_load(model: type[Model], accessor: str, stacklevel: int = 3) -> None:
+    """Apply ``forbid_lazy_loads()``, else ``CROSSDB_LAZY_LOADS``, to a lazy load about to run."""
+    forbidden = _forbid_lazy_loads.get()
+    mode = "raise" if forbidden else crossdb_settings.LAZY_LOADS
+    if mode == "allow":
+        return
+    where = "inside forbid_lazy_loads()" if forbidden else f"(CROSSDB_LAZY_LOADS={mode!r})"
+    message = (
+        f"Lazy load of {model._meta.label}.{accessor} across databases {where}. Load it up "
+        f"front with .prefetch_related({accessor!r}) or prefetch_cross_db(..., {accessor!r})."
+    )
+    if mode == "raise":
+        raise LazyLoadForbidden(message)
+    # stacklevel: the line that read the descriptor (or called the manager's .all()).
+    warnings.warn(message, LazyLoadWarning, stacklevel=stacklevel)
 
 
 def _base_queryset(model: Any, db: str, instance: Model | None) -> QuerySet[Any]:
@@ -435,7 +446,9 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
 def _refuse_lazy_load_on_manager(manager: Any) -> None:
     cache = getattr(manager.instance, "_prefetched_objects_cache", {})
     if manager.field.remote_field.cache_name not in cache:
-        _refuse_lazy_load(type(manager.instance), manager.field.remote_field.accessor_name)
+        _refuse_lazy_load(
+            type(manager.instance), manager.field.remote_field.accessor_name, stacklevel=4
+        )
 
 
 class CrossDBReverseManyToOneDescriptor(_ReverseManyBase):
