@@ -38,7 +38,9 @@ row per field and thousand keys, in the deleting database and transaction
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -101,6 +103,34 @@ class PropagationResult:
         """The aliases this run involved, in DATABASES order."""
         involved = self.reached | set(self.unreachable)
         return [alias for alias in connections.settings if alias in involved]
+
+    def claimed_hint(self) -> str:
+        until = self.claims_end.isoformat() if self.claims_end else "its lease ends"
+        return (
+            f"applied by it, or by a run after {until} if it died "
+            f"(CROSSDB_PROPAGATION_LEASE={crossdb_settings.PROPAGATION_LEASE:g}s)."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The body of ``propagate_deletions --format json``'s document (JSON types only)."""
+        return {
+            "applied": self.applied,
+            "failed": self.failed,
+            "rows_changed": self.rows_changed,
+            "failures": self.failures,
+            "unreachable": self.unreachable,
+            "skipped": {
+                "too_young": {
+                    "count": self.skipped_young,
+                    "how_to_apply_now": "run propagate_deletions without --older-than",
+                },
+                "claimed": {
+                    "count": self.skipped_claimed,
+                    "claimed_until": self.claims_end.isoformat() if self.claims_end else None,
+                    "how_to_apply_now": self.claimed_hint(),
+                },
+            },
+        }
 
 
 def reach(alias: str, result: PropagationResult) -> bool:
@@ -483,6 +513,24 @@ def _new_value(field: CrossDBForeignKey, name: str) -> Any:
 
 
 # The runner ------------------------------------------------------------------------
+
+
+# timezone.now() minus more than this would leave datetime's range (and no record is that old).
+MAX_OLDER_THAN = 10 * 365 * 24 * 3600
+
+
+def older_than_seconds(raw: Any, option: str = "older_than") -> float:
+    """``raw`` as a finite number of seconds from 0 to MAX_OLDER_THAN, else ValueError."""
+    value = math.nan
+    if isinstance(raw, (int, float, str)) and not isinstance(raw, bool):
+        with contextlib.suppress(ValueError):
+            value = float(raw)
+    if not (math.isfinite(value) and 0 <= value <= MAX_OLDER_THAN):
+        raise ValueError(
+            f"{option}: {str(raw)!r} is not a number of seconds from 0 to {MAX_OLDER_THAN} "
+            f"(10 years)."
+        )
+    return value
 
 
 # progress(done, total): records handled so far, of the records found at the start.

@@ -16,8 +16,6 @@ whatever the outcome; the human lines go to stderr.
 
 from __future__ import annotations
 
-import contextlib
-import math
 import sys
 from datetime import timedelta
 from typing import Any, NoReturn, TextIO
@@ -26,31 +24,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from crossdb import reports
-from crossdb.conf import crossdb_settings
 from crossdb.progress import progress_bar
-from crossdb.propagation import PropagationResult, propagate_pending
+from crossdb.propagation import PropagationResult, older_than_seconds, propagate_pending
 
 COMMAND = "propagate_deletions"
-# timezone.now() minus more than this would leave datetime's range (and no record is that old).
-MAX_OLDER_THAN = 10 * 365 * 24 * 3600
 FORMATS = ("text", "json")
 
 
 def usage_error(message: str) -> CommandError:
     return CommandError(message, returncode=2)
-
-
-def seconds(option: str, raw: Any, maximum: int) -> float:
-    """``raw`` as a finite number of seconds from 0 to ``maximum``, else a usage error."""
-    value = math.nan
-    if isinstance(raw, (int, float, str)) and not isinstance(raw, bool):
-        with contextlib.suppress(ValueError):
-            value = float(raw)
-    if not (math.isfinite(value) and 0 <= value <= maximum):
-        raise usage_error(
-            f"{option}: {str(raw)!r} is not a number of seconds from 0 to {maximum} (10 years)."
-        )
-    return value
 
 
 def asks_for_json(argv: list[str]) -> bool:
@@ -146,11 +128,12 @@ class Command(BaseCommand):
                     f"--database: unknown database {alias!r} (DATABASES has: "
                     f"{', '.join(map(repr, connections.settings))})."
                 )
-        older_than = options["older_than"]
-        older_than = (
-            0.0 if older_than is None else seconds("--older-than", older_than, MAX_OLDER_THAN)
-        )
-        return databases, older_than
+        if options["older_than"] is None:
+            return databases, 0.0
+        try:
+            return databases, older_than_seconds(options["older_than"], "--older-than")
+        except ValueError as error:
+            raise usage_error(str(error)) from None
 
     def _progress(self, options: dict[str, Any]) -> Any:
         if options["progress"] or (options["verbosity"] and self.stderr.isatty()):
@@ -212,21 +195,13 @@ class Command(BaseCommand):
         )
         if result.skipped_claimed:
             summary += f" {result.skipped_claimed} left to the runner that claimed them: "
-            summary += self._claimed_hint(result)
+            summary += result.claimed_hint()
         if result.skipped_young:
             summary += (
                 f" {result.skipped_young} younger than --older-than {older_than:g}s left "
                 f"alone: run without --older-than to apply them now."
             )
         return summary
-
-    @staticmethod
-    def _claimed_hint(result: PropagationResult) -> str:
-        until = result.claims_end.isoformat() if result.claims_end else "its lease ends"
-        return (
-            f"applied by it, or by a run after {until} if it died "
-            f"(CROSSDB_PROPAGATION_LEASE={crossdb_settings.PROPAGATION_LEASE:g}s)."
-        )
 
     def _document(
         self,
@@ -237,6 +212,9 @@ class Command(BaseCommand):
         kind: str,
         error: CommandError | None,
     ) -> dict[str, Any]:
+        failure = (
+            None if error is None else reports.error_object(str(error), error.returncode, kind)
+        )
         return reports.envelope(
             COMMAND,
             clock,
@@ -244,23 +222,6 @@ class Command(BaseCommand):
             status=kind,
             exit_status=0 if error is None else error.returncode,
             options={"databases": databases, "older_than_s": older_than},
-            applied=result.applied,
-            failed=result.failed,
-            rows_changed=result.rows_changed,
-            failures=result.failures,
-            unreachable=result.unreachable,
-            skipped={
-                "too_young": {
-                    "count": result.skipped_young,
-                    "how_to_apply_now": f"run {COMMAND} without --older-than",
-                },
-                "claimed": {
-                    "count": result.skipped_claimed,
-                    "claimed_until": result.claims_end,
-                    "how_to_apply_now": self._claimed_hint(result),
-                },
-            },
-            error=None
-            if error is None
-            else reports.error_object(str(error), error.returncode, kind),
+            **result.as_dict(),
+            error=failure,
         )
