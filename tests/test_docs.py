@@ -141,6 +141,8 @@ INCLUDED: dict[str, str | Job] = {
     "example_project/employee_app/models.py": "tests/test_example_project.py",
     "example_project/asset_app/models.py": "tests/test_example_project.py",
     "tests/docs_examples/models.py": "tests/test_docs.py::test_block",
+    # docs/tutorial.rst shows the queryset combined with model-utils' InheritanceQuerySet.
+    "tests/integrity/models.py": "tests/test_queryset.py::TestSpanningLookups",
     "example_project/employee_app/admin.py": {"kind": "example_admin", "scenario": "rollback"},
     "tests/docs_examples/forms.py": {"kind": "forms"},
     "tests/docs_examples/serializers.py": {"kind": "serializers"},
