@@ -269,6 +269,8 @@ class CrossDBForwardDescriptor(_ForwardBase):
             False,
         )
 
+    # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+    # (ForwardManyToOneDescriptor.__get__); tests/test_django_copies.py notices when it changes.
     def __get__(self, instance: Model | None, cls: Any = None) -> Any:
         if instance is None:
             return self
@@ -292,6 +294,8 @@ class CrossDBForwardDescriptor(_ForwardBase):
                 raise self.RelatedObjectDoesNotExist(f"{field.model.__name__} has no {field.name}.")
         return rel_obj
 
+    # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+    # (ForwardManyToOneDescriptor.__set__); tests/test_django_copies.py notices when it changes.
     def __set__(self, instance: Model, value: Any) -> None:
         field = self.field
         remote_field = field.remote_field
@@ -371,6 +375,8 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
         create.alters_data = get_or_create.alters_data = True  # type: ignore[attr-defined]
         update_or_create.alters_data = True  # type: ignore[attr-defined]
 
+        # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+        # (create_reverse_many_to_one_manager's add); see tests/test_django_copies.py.
         def add(self, *objs: Model, bulk: bool = True) -> None:
             self._check_fk_val()
             self._remove_prefetched_objects()
@@ -400,6 +406,8 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
 
         add.alters_data = True  # type: ignore[attr-defined]
 
+        # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+        # (create_reverse_many_to_one_manager's set); see tests/test_django_copies.py.
         def set(self, objs: Iterable[Model], *, bulk: bool = True, clear: bool = False) -> None:
             self._check_fk_val()
             objs = tuple(objs)
@@ -425,7 +433,8 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
         set.alters_data = True  # type: ignore[attr-defined]
 
         if field.null:
-
+            # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+            # (create_reverse_many_to_one_manager's _clear); see tests/test_django_copies.py.
             def _clear(self, queryset: QuerySet[Any], bulk: bool) -> None:
                 self._remove_prefetched_objects()
                 db = self._write_db()
@@ -470,6 +479,8 @@ class CrossDBReverseOneToOneDescriptor(_ReverseOneBase):
         db = routers.source_db_for_read(self.related.field, instance)
         return _base_queryset(self.related.related_model, db, instance)
 
+    # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+    # (ReverseOneToOneDescriptor.__get__, fetch_one() since 6.1); see test_django_copies.py.
     def fetch_one(self, instance: Model) -> None:
         filter_args = self.related.field.get_forward_related_filter(instance)
         try:
