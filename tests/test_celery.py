@@ -26,7 +26,7 @@ from crossdb.tasks import (
     verify_link_partition,
     verify_links_in_parallel,
 )
-from tests.docs_examples.blocks import all_blocks
+from tests.docs_examples.celery_app import documented_celery_module, documented_celery_namespace
 from tests.hr.models import Employee
 from tests.integrity.models import Membership
 from tests.test_deletion import all_pending
@@ -140,21 +140,8 @@ def test_the_propagation_task_refuses_a_bad_older_than(app):
         propagate_deletions.apply(kwargs={"older_than": "nan"}).get()
 
 
-def documented_celery_module() -> str:
-    [block] = [block for block in all_blocks() if block.name == "scheduling-celery"]
-    return block.text
-
-
 def documented_beat_schedule() -> dict:
-    from celery import _state
-
-    namespace: dict = {"__name__": "docs_celery_app"}
-    previous = _state.get_current_app()
-    try:
-        exec(documented_celery_module(), namespace)
-    finally:
-        _state._set_current_app(previous)
-    return namespace["app"].conf.beat_schedule
+    return documented_celery_namespace()["app"].conf.beat_schedule
 
 
 @pytest.fixture

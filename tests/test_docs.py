@@ -546,14 +546,10 @@ def check_celery(block: Block) -> None:
     accepted. tests/test_celery.py::test_the_documented_beat_schedule_on_a_prefork_worker runs
     the block itself on a real worker.
     """
-    from celery import _state
+    from tests.docs_examples.celery_app import documented_celery_namespace
 
-    namespace: dict[str, Any] = {"__name__": "docs_celery"}
-    previous = _state.get_current_app()
-    try:
-        exec(block.text, namespace)  # Celery("app") makes itself the current app
-    finally:
-        _state._set_current_app(previous)
+    assert block.name == "scheduling-celery"
+    namespace = documented_celery_namespace()
     app = namespace["app"]
     app.loader.import_default_modules()
     assert {"crossdb.propagate_deletions", "crossdb.start_verification"} <= set(app.tasks)
