@@ -101,6 +101,7 @@ class TestSetting:
             employee.user  # noqa: B018
 
 
+@DB
 @pytest.mark.skipif(not hasattr(django_exceptions, "FieldFetchBlocked"), reason="new in Django 6.1")
 def test_the_error_is_djangos_field_fetch_blocked_too(employee):
     assert issubclass(LazyLoadForbidden, django_exceptions.FieldFetchBlocked)
