@@ -82,6 +82,18 @@ if os.environ.get("CROSSDB_TEST_BROKEN_TARGET"):
         "TEST": {"NAME": os.environ["CROSSDB_TEST_BROKEN_TARGET"]},
     }
 
+for _alias in filter(None, os.environ.get("CROSSDB_TEST_CLOSED_PORT", "").split(",")):
+    # A test's way to make an alias unreachable for a subprocess: PostgreSQL on a closed port.
+    DATABASES[_alias] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": "127.0.0.1",
+        "PORT": "1",
+        "USER": "postgres",
+        "NAME": "closed",
+        "TEST": {"NAME": "closed"},
+        "OPTIONS": {"connect_timeout": 3},
+    }
+
 if os.environ.get("CROSSDB_TEST_USE_TEST_DATABASES"):
     # For manage.py commands run in a subprocess by a test: use the test session's databases.
     for _conf in DATABASES.values():

@@ -1,21 +1,47 @@
-"""The optional Celery integration, eagerly and through a real Redis broker."""
+"""
+The optional Celery integration, eagerly and through a real Redis broker; and the beat
+schedule of docs/scheduling.rst, verbatim, on a real prefork worker (a subprocess).
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from celery import Celery, shared_task
 from celery.contrib.testing.worker import start_worker
+from django.utils import timezone
 
-from crossdb.tasks import start_verification, verify_link_partition, verify_links_in_parallel
+from crossdb.models import PendingPropagation
+from crossdb.tasks import (
+    propagate_deletions,
+    start_verification,
+    verify_link_partition,
+    verify_links_in_parallel,
+)
+from tests.docs_examples.celery_app import documented_celery_module, documented_celery_namespace
 from tests.hr.models import Employee
+from tests.integrity.models import Membership
+from tests.test_deletion import all_pending
+from tests.test_propagate_deletions import crashed_deletion  # noqa: F401  (a fixture)
 from tests.test_verify_links import employees_with_orphans, verify
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
 BROKER = "redis://127.0.0.1:6379/15"
+# The prefork worker's own Redis database, apart from the other tests' and other runs'.
+WORKER_BROKER = "redis://127.0.0.1:6379/12"
+REPO = Path(__file__).resolve().parent.parent
+WORKER = [sys.executable, "-m", "celery", "-A", "docs_celery_app", "worker", "--pool", "prefork"]
+WORKER += ["--concurrency", "4", "--loglevel", "INFO"]
+WORKER += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 
 @pytest.fixture
@@ -97,3 +123,90 @@ def test_beat_entry_point_runs_the_chord_and_the_callback(app, broker):
     [report] = REPORTS
     assert report["total_orphans"] == 1
     assert report["links"][0]["checked"] == 11
+
+
+@pytest.mark.usefixtures("crashed_deletion")
+def test_the_propagation_task_returns_the_commands_document(app):
+    report = propagate_deletions.apply(kwargs={"older_than": 0}).get()
+
+    assert report["schema_version"] == 1
+    assert report["command"] == "crossdb.propagate_deletions"
+    assert (report["applied"], report["failed"], report["error"]) == (6, 0, None)
+    assert all_pending() == []
+
+
+def test_the_propagation_task_refuses_a_bad_older_than(app):
+    with pytest.raises(ValueError, match=r"older_than: 'nan' is not a number of seconds"):
+        propagate_deletions.apply(kwargs={"older_than": "nan"}).get()
+
+
+def documented_beat_schedule() -> dict:
+    return documented_celery_namespace()["app"].conf.beat_schedule
+
+
+@pytest.fixture
+def prefork_worker(tmp_path, broker):
+    """``celery -A <the docs' celery.py> worker --pool prefork --concurrency 4``."""
+    (tmp_path / "docs_celery_app.py").write_text(documented_celery_module())
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": WORKER_BROKER,
+        "CELERY_RESULT_BACKEND": WORKER_BROKER,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CROSSDB_TEST_USE_TEST_DATABASES": "1",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
+    }
+    client = Celery("client", broker=WORKER_BROKER, backend=WORKER_BROKER, set_as_current=False)
+    client.control.purge()
+    name = f"docs-{uuid.uuid4().hex[:8]}@localhost"
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [*WORKER, "-n", name],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not client.control.ping(destination=[name], timeout=1):
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+        yield client
+    finally:
+        worker.terminate()  # warm shutdown
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        log.close()
+        client.close()
+
+
+@pytest.mark.usefixtures("crashed_deletion")
+def test_the_documented_beat_schedule_on_a_prefork_worker(prefork_worker, tmp_path):
+    """docs/scheduling.rst's celery.py and beat entries, sent as beat sends them."""
+    schedule = documented_beat_schedule()
+    assert set(schedule) == {"crossdb-propagate", "crossdb-verify"}
+    hour_ago = timezone.now() - timedelta(hours=1)
+    PendingPropagation.objects.update(created_at=hour_ago)  # older than older_than=300
+    employees_with_orphans(5, [900001])
+
+    def send(name):
+        entry = schedule[name]
+        return prefork_worker.send_task(
+            entry["task"], args=entry.get("args", ()), kwargs=entry.get("kwargs", {})
+        )
+
+    log = tmp_path / "worker.log"
+    report = send("crossdb-propagate").get(timeout=120)
+    assert (report["schema_version"], report["applied"], report["failed"]) == (1, 6, 0)
+    assert report["error"] is None, report
+    assert all_pending() == []
+    assert not Membership.objects.exists()
+
+    callback_id = send("crossdb-verify").get(timeout=120)
+    assert prefork_worker.AsyncResult(callback_id).get(timeout=300) == 1, log.read_text()
+    assert "Never call result.get() within a task" not in log.read_text()
+    assert "crossdb: 1 orphan reference(s)" in log.read_text()

@@ -378,7 +378,7 @@ class TestDurability:
     def test_unknown_database_is_a_usage_error(self):
         result = run_command("propagate_deletions", database=["nope"])
         assert result.exit_code == 2
-        assert "Unknown database 'nope'" in result.stderr
+        assert "--database: unknown database 'nope' (DATABASES has: " in result.stderr
 
 
 class TestCost:

@@ -14,8 +14,10 @@ import inspect
 
 import django
 import pytest
+from django.core.serializers import python as python_serializer
+from django.core.serializers import xml_serializer
 from django.db.models.deletion import Collector
-from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
+from django.db.models.fields import related_descriptors
 from django.test import TestCase
 
 SERIES = ".".join(map(str, django.VERSION[:2]))
@@ -43,14 +45,6 @@ COPIES = {
         lambda: block(inspect.getsource(Collector.collect), "if fail_on_restricted:"),
         {"5.2": "5109bca33a15a373", "6.0": "5109bca33a15a373", "6.1": "5109bca33a15a373"},
     ),
-    # crossdb.descriptors._cached_on_ancestor() and CrossDBForwardDescriptor.__get__
-    "ForwardManyToOneDescriptor.__get__()": (
-        lambda: block(
-            inspect.getsource(ForwardManyToOneDescriptor.__get__),
-            "def __get__(self, instance, cls=None):",
-        ),
-        {"5.2": "0ba55d4ca820aef2", "6.0": "c54b6323c977f7af", "6.1": "934600ea632745ab"},
-    ),
     # crossdb.testing.capture_on_commit_callbacks()
     "TestCase.captureOnCommitCallbacks()": (
         lambda: block(
@@ -59,6 +53,66 @@ COPIES = {
         {"5.2": "d1c2d03816d61204", "6.0": "d1c2d03816d61204", "6.1": "0e2d4670e8f03359"},
     ),
 }
+
+
+def source(obj: object) -> str:
+    return inspect.getsource(obj)  # type: ignore[arg-type]
+
+
+def manager_method(name: str) -> str:
+    """A method of the RelatedManager that create_reverse_many_to_one_manager() defines."""
+    return block(source(related_descriptors.create_reverse_many_to_one_manager), f"def {name}(")
+
+
+def method(cls: type, name: str) -> str:
+    return block(source(getattr(cls, name)), f"def {name}(")
+
+
+FORWARD = related_descriptors.ForwardManyToOneDescriptor
+REVERSE_ONE = related_descriptors.ReverseOneToOneDescriptor
+
+COPIES.update(
+    {
+        # crossdb.descriptors.CrossDBForwardDescriptor.__get__ and _cached_on_ancestor()
+        "ForwardManyToOneDescriptor.__get__()": (
+            lambda: method(FORWARD, "__get__"),
+            {"5.2": "0ba55d4ca820aef2", "6.0": "c54b6323c977f7af", "6.1": "934600ea632745ab"},
+        ),
+        # crossdb.descriptors.CrossDBForwardDescriptor.__set__
+        "ForwardManyToOneDescriptor.__set__()": (
+            lambda: method(FORWARD, "__set__"),
+            {"5.2": "18126b91b29fc191", "6.0": "88fb81c709670eb4", "6.1": "88fb81c709670eb4"},
+        ),
+        # crossdb.descriptors.CrossDBReverseOneToOneDescriptor.fetch_one
+        "ReverseOneToOneDescriptor.__get__()": (
+            lambda: method(REVERSE_ONE, "__get__"),
+            {"5.2": "55d1da2363294c0c", "6.0": "55d1da2363294c0c", "6.1": "3915fbb5e04260ae"},
+        ),
+        # crossdb.descriptors.create_cross_db_reverse_many_to_one_manager: add, set, _clear
+        "create_reverse_many_to_one_manager(): RelatedManager.add()": (
+            lambda: manager_method("add"),
+            {"5.2": "9729960005bb532d", "6.0": "9729960005bb532d", "6.1": "9729960005bb532d"},
+        ),
+        "create_reverse_many_to_one_manager(): RelatedManager.set()": (
+            lambda: manager_method("set"),
+            {"5.2": "2b1fe2d2b5542974", "6.0": "2b1fe2d2b5542974", "6.1": "2b1fe2d2b5542974"},
+        ),
+        "create_reverse_many_to_one_manager(): RelatedManager._clear()": (
+            lambda: manager_method("_clear"),
+            {"5.2": "b8925d8fe0938d18", "6.0": "b8925d8fe0938d18", "6.1": "b8925d8fe0938d18"},
+        ),
+        # crossdb.serialization.CrossDBDeserializerMixin._handle_fk_field_node
+        "python.Deserializer._handle_fk_field_node()": (
+            lambda: method(python_serializer.Deserializer, "_handle_fk_field_node"),
+            {"5.2": "6e2536dbe97b8896", "6.0": "6e2536dbe97b8896", "6.1": "6e2536dbe97b8896"},
+        ),
+        # crossdb.serialization.CrossDBXMLDeserializerMixin._handle_fk_field_node
+        "xml_serializer.Deserializer._handle_fk_field_node()": (
+            lambda: method(xml_serializer.Deserializer, "_handle_fk_field_node"),
+            {"5.2": "f87e8194849a5f55", "6.0": "a7b24799cabaff91", "6.1": "d33ac2c243500785"},
+        ),
+    }
+)
 
 
 @pytest.mark.parametrize("name", COPIES)

@@ -141,6 +141,8 @@ INCLUDED: dict[str, str | Job] = {
     "example_project/employee_app/models.py": "tests/test_example_project.py",
     "example_project/asset_app/models.py": "tests/test_example_project.py",
     "tests/docs_examples/models.py": "tests/test_docs.py::test_block",
+    # docs/tutorial.rst shows the queryset combined with model-utils' InheritanceQuerySet.
+    "tests/integrity/models.py": "tests/test_queryset.py::TestSpanningLookups",
     "example_project/employee_app/admin.py": {"kind": "example_admin", "scenario": "rollback"},
     "tests/docs_examples/forms.py": {"kind": "forms"},
     "tests/docs_examples/serializers.py": {"kind": "serializers"},
@@ -539,35 +541,25 @@ def shell_like_plan(block: Block, check: Callable[[Block], None], lines: list[st
 
 
 def check_celery(block: Block) -> None:
-    """The Celery app: crossdb's tasks found, the beat entry, the task's use of the report."""
-    from unittest import mock
+    """
+    The Celery app: crossdb's tasks found, each beat entry's task registered and its kwargs
+    accepted. tests/test_celery.py::test_the_documented_beat_schedule_on_a_prefork_worker runs
+    the block itself on a real worker.
+    """
+    from tests.docs_examples.celery_app import documented_celery_namespace
 
-    from celery import _state
-
-    from crossdb import tasks
-
-    alerts: list[dict[str, Any]] = []
-    namespace: dict[str, Any] = {"notify_ops": alerts.append}
-    previous = _state.get_current_app()
-    try:
-        exec(block.text, namespace)  # Celery("app") makes itself the current app
-    finally:
-        _state._set_current_app(previous)
+    assert block.name == "scheduling-celery"
+    namespace = documented_celery_namespace()
     app = namespace["app"]
     app.loader.import_default_modules()
-    assert "crossdb.verify_link_partition" in app.tasks
-    (entry,) = app.conf.beat_schedule.values()
-    task = namespace["nightly_verification"]
-    assert entry["task"] == task.name
-    inspect.signature(tasks.verify_links_in_parallel).bind(partitions=8, timeout=3600)
-    report = {"total_orphans": 2, "links": []}
-    with mock.patch.object(tasks, "verify_links_in_parallel", return_value=report) as called:
-        task()
-    assert called.call_args.kwargs == {"partitions": 8, "timeout": 3600}
-    assert alerts == [report]
-    from crossdb.verification import merge_reports
-
-    assert "total_orphans" in merge_reports([])
+    assert {"crossdb.propagate_deletions", "crossdb.start_verification"} <= set(app.tasks)
+    for name, entry in app.conf.beat_schedule.items():
+        task = app.tasks[entry["task"]]
+        inspect.signature(task.run).bind(*entry.get("args", ()), **entry.get("kwargs", {}))
+        assert entry["schedule"], name
+    assert node_exists(
+        "tests/test_celery.py::test_the_documented_beat_schedule_on_a_prefork_worker"
+    )
 
 
 def local(*checks: Callable[[Block], None], database: bool = False) -> Callable[[Block], Plan]:

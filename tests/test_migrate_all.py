@@ -14,7 +14,8 @@ from tests.test_example_project import manage
 
 # The example project's fresh databases, as a fixture of this module too.
 example_env = test_example_project.env
-ORDER = ["default", "asset", "employee"]
+# DATABASES order, as migrate_all takes them.
+ORDER = ["default", "employee", "asset"]
 
 
 def headings(stdout: str) -> list[str]:
@@ -36,7 +37,7 @@ class TestOnTheTestDatabases:
         assert headings(result.stdout) == ORDER
         assert summaries(result.stdout) == dict.fromkeys(ORDER, "No migrations to apply.")
         assert result.stdout.endswith(
-            "3 database(s), 0 migration(s) applied: default, asset, employee.\n"
+            "3 database(s), 0 migration(s) applied: default, employee, asset.\n"
         )
 
     def test_database_limits_and_keeps_the_order(self):
@@ -50,7 +51,7 @@ class TestOnTheTestDatabases:
 
         assert result.exit_code == 2
         assert result.stderr == (
-            "Unknown database(s) 'nope', 'users'. DATABASES has: 'default', 'asset', 'employee'."
+            "Unknown database(s) 'nope', 'users'. DATABASES has: 'default', 'employee', 'asset'."
         )
         assert result.stdout == ""
 
@@ -79,7 +80,7 @@ def test_counts_the_migrations_each_database_gets():
         "asset": "No migrations to apply.",
         "employee": "1 migration(s) applied.",
     }
-    assert "1 migration(s) applied: default, asset, employee." in applied.stdout
+    assert "1 migration(s) applied: default, employee, asset." in applied.stdout
 
 
 class TestOnTheExampleProject:
@@ -114,14 +115,13 @@ class TestOnTheExampleProject:
         not_a_directory = tmp_path / "file"
         not_a_directory.write_text("")
         example_env["CROSSDB_EXAMPLE_SQLITE_DIR"] = str(not_a_directory)
+        example_env["CROSSDB_EXAMPLE_MARIADB_PORT"] = "1"  # employee on MariaDB: a closed port
 
         result = manage(
-            example_env, "migrate_all", "--noinput", "--database", "employee", "--database", "asset"
+            example_env, "migrate_all", "--noinput", "--database", "asset", "--database", "employee"
         )
 
         assert result.returncode == 1
-        assert headings(result.stdout) == ["asset"]
-        assert result.stderr.endswith(
-            "CommandError: Migrating database 'asset' failed: unable to open database file\n"
-            "Databases left unmigrated after it: employee.\n"
-        )
+        assert headings(result.stdout) == ["employee"]
+        assert "CommandError: Migrating database 'employee' failed: " in result.stderr
+        assert result.stderr.endswith("Databases left unmigrated after it: asset.\n")

@@ -6,12 +6,15 @@ Importing this package imports no model, so it is safe in settings and apps.py.
 
 from __future__ import annotations
 
+import logging
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from crossdb.exceptions import (
     CrossDatabaseJoinError,
     DanglingReference,
     LazyLoadForbidden,
+    LazyLoadWarning,
     TargetDatabaseError,
     TooManyKeys,
 )
@@ -22,6 +25,15 @@ if TYPE_CHECKING:
     from crossdb.prefetch import aprefetch_cross_db, prefetch_cross_db
     from crossdb.query import CrossDBManager, CrossDBQuerySet, CrossDBQuerySetMixin
 
+# A library's loggers stay silent until the project configures logging: the commands
+# report failures themselves, and Python's last-resort handler would repeat them on stderr.
+logging.getLogger("crossdb").addHandler(logging.NullHandler())
+
+try:
+    __version__ = metadata.version("django-crossdb-toolkit")
+except metadata.PackageNotFoundError:  # a checkout on sys.path, not installed
+    __version__ = "0+unknown"
+
 __all__ = [
     "CrossDBForeignKey",
     "CrossDBManager",
@@ -31,6 +43,7 @@ __all__ = [
     "CrossDatabaseJoinError",
     "DanglingReference",
     "LazyLoadForbidden",
+    "LazyLoadWarning",
     "TargetDatabaseError",
     "TooManyKeys",
     "aprefetch_cross_db",

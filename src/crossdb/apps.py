@@ -11,7 +11,14 @@ class CrossDBConfig(AppConfig):
 
     def ready(self) -> None:
         # The checks modules register their checks when imported.
-        from crossdb import admin_checks, capture_checks, checks, checks_relations, serialization  # noqa: F401
+        from crossdb import (  # noqa: F401
+            admin_checks,
+            capture_checks,
+            checks,
+            checks_relations,
+            checks_settings,
+            serialization,
+        )
         from crossdb.capture import install_after_migrate
 
         serialization.install()

@@ -83,8 +83,9 @@ def propagate_captured(alias: str, older_than: timedelta | None, result: Propaga
         cutoff = timezone.now() - older_than
         result.skipped_young += rows.filter(created_at__gt=cutoff).count()
         rows = rows.filter(created_at__lte=cutoff)
-    for token, _ids in propagation.claim_batches(rows, CAPTURE_BATCH, result):
-        apply_claimed(alias, token, result)
+    for token, _ids, _seen in propagation.claim_batches(rows, CAPTURE_BATCH, result):
+        if token is not None:
+            apply_claimed(alias, token, result)
 
 
 # Applying ------------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ Settings, read on every access so that ``override_settings`` works in tests.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+# CROSSDB_LAZY_LOADS: what a lazy load across databases does.
+LAZY_LOAD_MODES = ("allow", "warn", "raise")
 
 
 class Settings:
@@ -38,6 +42,17 @@ class Settings:
     def PROPAGATION_LEASE(self) -> float:
         """Seconds a runner holds a pending propagation before another may take it over."""
         return float(getattr(settings, "CROSSDB_PROPAGATION_LEASE", 300))
+
+    @property
+    def LAZY_LOADS(self) -> str:
+        """ "allow" (default), "warn" (LazyLoadWarning) or "raise" (LazyLoadForbidden)."""
+        mode = getattr(settings, "CROSSDB_LAZY_LOADS", "allow")
+        if mode not in LAZY_LOAD_MODES:
+            raise ImproperlyConfigured(
+                f"CROSSDB_LAZY_LOADS must be one of {', '.join(map(repr, LAZY_LOAD_MODES))}, "
+                f"not {mode!r}."
+            )
+        return str(mode)
 
 
 crossdb_settings = Settings()

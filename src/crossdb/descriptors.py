@@ -37,6 +37,7 @@ In the example::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -54,8 +55,9 @@ from django.utils.functional import cached_property
 
 from crossdb import routers
 from crossdb.batching import fetch_by_keys, is_integer
+from crossdb.conf import crossdb_settings
 from crossdb.exceptions import DanglingReference as DanglingReferenceBase
-from crossdb.exceptions import LazyLoadForbidden
+from crossdb.exceptions import LazyLoadForbidden, LazyLoadWarning
 
 if TYPE_CHECKING:
     from crossdb.fields import CrossDBForeignKey
@@ -77,7 +79,8 @@ def forbid_lazy_loads() -> Iterator[None]:
     Make any lazy load through a cross-database field raise ``LazyLoadForbidden``.
 
     Meant for tests: wrap the code under test and every N+1 across databases
-    shows up as an error naming the field and the lookup to prefetch.
+    shows up as an error naming the field and the lookup to prefetch. It wins
+    over ``CROSSDB_LAZY_LOADS``, which applies the same project-wide.
     """
     token = _forbid_lazy_loads.set(True)
     try:
@@ -86,13 +89,21 @@ def forbid_lazy_loads() -> Iterator[None]:
         _forbid_lazy_loads.reset(token)
 
 
-def _refuse_lazy_load(model: type[Model], accessor: str) -> None:
-    if _forbid_lazy_loads.get():
-        raise LazyLoadForbidden(
-            f"Lazy load of {model._meta.label}.{accessor} across databases inside "
-            f"forbid_lazy_loads(). Load it up front with "
-            f".prefetch_related({accessor!r}) or prefetch_cross_db(..., {accessor!r})."
-        )
+def _refuse_lazy_load(model: type[Model], accessor: str, stacklevel: int = 3) -> None:
+    """Apply ``forbid_lazy_loads()``, else ``CROSSDB_LAZY_LOADS``, to a lazy load about to run."""
+    forbidden = _forbid_lazy_loads.get()
+    mode = "raise" if forbidden else crossdb_settings.LAZY_LOADS
+    if mode == "allow":
+        return
+    where = "inside forbid_lazy_loads()" if forbidden else f"(CROSSDB_LAZY_LOADS={mode!r})"
+    message = (
+        f"Lazy load of {model._meta.label}.{accessor} across databases {where}. Load it up "
+        f"front with .prefetch_related({accessor!r}) or prefetch_cross_db(..., {accessor!r})."
+    )
+    if mode == "raise":
+        raise LazyLoadForbidden(message)
+    # stacklevel: the line that read the descriptor (or called the manager's .all()).
+    warnings.warn(message, LazyLoadWarning, stacklevel=stacklevel)
 
 
 def _base_queryset(model: Any, db: str | None, instance: Model | None) -> QuerySet[Any]:
@@ -280,6 +291,8 @@ class CrossDBForwardDescriptor(_ForwardBase):
             False,
         )
 
+    # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+    # (ForwardManyToOneDescriptor.__get__); tests/test_django_copies.py notices when it changes.
     def __get__(self, instance: Model | None, cls: Any = None) -> Any:
         if instance is None:
             return self
@@ -305,6 +318,8 @@ class CrossDBForwardDescriptor(_ForwardBase):
                 raise self.RelatedObjectDoesNotExist(f"{field.model.__name__} has no {field.name}.")
         return rel_obj
 
+    # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+    # (ForwardManyToOneDescriptor.__set__); tests/test_django_copies.py notices when it changes.
     def __set__(self, instance: Model, value: Any) -> None:
         field = self.field
         remote_field = field.remote_field
@@ -384,6 +399,8 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
         create.alters_data = get_or_create.alters_data = True  # type: ignore[attr-defined]
         update_or_create.alters_data = True  # type: ignore[attr-defined]
 
+        # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+        # (create_reverse_many_to_one_manager's add); see tests/test_django_copies.py.
         def add(self, *objs: Model, bulk: bool = True) -> None:
             self._check_fk_val()
             self._remove_prefetched_objects()
@@ -413,6 +430,8 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
 
         add.alters_data = True  # type: ignore[attr-defined]
 
+        # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+        # (create_reverse_many_to_one_manager's set); see tests/test_django_copies.py.
         def set(self, objs: Iterable[Model], *, bulk: bool = True, clear: bool = False) -> None:
             self._check_fk_val()
             objs = tuple(objs)
@@ -438,7 +457,8 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
         set.alters_data = True  # type: ignore[attr-defined]
 
         if field.null:
-
+            # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+            # (create_reverse_many_to_one_manager's _clear); see tests/test_django_copies.py.
             def _clear(self, queryset: QuerySet[Any], bulk: bool) -> None:
                 self._remove_prefetched_objects()
                 db = self._write_db()
@@ -459,7 +479,9 @@ def create_cross_db_reverse_many_to_one_manager(superclass: type[Any], rel: Any)
 def _refuse_lazy_load_on_manager(manager: Any) -> None:
     cache = getattr(manager.instance, "_prefetched_objects_cache", {})
     if manager.field.remote_field.cache_name not in cache:
-        _refuse_lazy_load(type(manager.instance), manager.field.remote_field.accessor_name)
+        _refuse_lazy_load(
+            type(manager.instance), manager.field.remote_field.accessor_name, stacklevel=4
+        )
 
 
 class CrossDBReverseManyToOneDescriptor(_ReverseManyBase):
@@ -481,6 +503,8 @@ class CrossDBReverseOneToOneDescriptor(_ReverseOneBase):
         db = routers.source_db_for_read(self.related.field, instance)
         return _base_queryset(self.related.related_model, db, instance)
 
+    # Adapted from Django 5.2's django/db/models/fields/related_descriptors.py
+    # (ReverseOneToOneDescriptor.__get__, fetch_one() since 6.1); see test_django_copies.py.
     def fetch_one(self, instance: Model) -> None:
         filter_args = self.related.field.get_forward_related_filter(instance)
         try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldError, ImproperlyConfigured, ObjectDoesNotExist
 
@@ -44,5 +45,28 @@ class TooManyKeys(ValueError):
     """A lookup across databases would need more keys than CROSSDB_MAX_LOOKUP_KEYS allows."""
 
 
-class LazyLoadForbidden(RuntimeError):
-    """A lazy load across databases happened inside ``forbid_lazy_loads()``."""
+# Django 6.1's FETCH_RAISE raises FieldFetchBlocked; ours is one too where it exists, so
+# one ``except FieldFetchBlocked`` catches both.
+_FieldFetchBlocked: type[Exception] | None = getattr(
+    import_module("django.core.exceptions"), "FieldFetchBlocked", None
+)
+
+if TYPE_CHECKING or _FieldFetchBlocked is None:
+
+    class LazyLoadForbidden(RuntimeError):
+        """
+        A lazy load across databases, inside ``forbid_lazy_loads()`` or with
+        ``CROSSDB_LAZY_LOADS = "raise"``. On Django 6.1+ also a ``FieldFetchBlocked``.
+        """
+
+else:
+
+    class LazyLoadForbidden(RuntimeError, _FieldFetchBlocked):
+        """
+        A lazy load across databases, inside ``forbid_lazy_loads()`` or with
+        ``CROSSDB_LAZY_LOADS = "raise"``. On Django 6.1+ also a ``FieldFetchBlocked``.
+        """
+
+
+class LazyLoadWarning(RuntimeWarning):
+    """A lazy load across databases with ``CROSSDB_LAZY_LOADS = "warn"``."""

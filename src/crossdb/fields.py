@@ -32,6 +32,7 @@ from crossdb.descriptors import (
     CrossDBReverseManyToOneDescriptor,
     CrossDBReverseOneToOneDescriptor,
 )
+from crossdb.exceptions import TargetDatabaseError
 from crossdb.joins import refuse_join
 from crossdb.lookups import CrossDBExact, CrossDBIn
 
@@ -268,8 +269,12 @@ class CrossDBForeignKey(ForeignKey[_ST, _GT]):
         if isinstance(self.remote_field.model, str) or self._check_crossdb_database():
             return []
         target = self.remote_field.model
-        target_db = routers.target_db_for_read(self)
-        source_db = routers.source_db_for_read(self)
+        try:
+            target_db = routers.target_db_for_read(self)
+            source_db = routers.source_db_for_read(self)
+        except TargetDatabaseError:
+            # A route to an unknown alias: crossdb.E031/E032 name the setting to fix.
+            return []
         errors: list[checks.CheckMessage] = []
         if target._meta.can_migrate(target_db) and not router.allow_migrate_model(
             target_db, target

@@ -29,11 +29,18 @@ row per field and thousand keys, in the deleting database and transaction
 - **One bad key fails alone.** A key the referencing column cannot hold has
   no dependents there and is skipped; any other key whose application fails
   stays pending with its error, and the rest are applied.
+- **One database down stops only its own work.** Each database is reached
+  once before its records are read, and each referencing database before it
+  is written to; one that cannot be reached is named in
+  ``PropagationResult.unreachable``, the records that need it stay pending
+  with that error, and the other databases' records are applied.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -85,7 +92,69 @@ class PropagationResult:
     # Left alone: younger than older_than, or claimed by a runner whose lease runs.
     skipped_young: int = 0
     skipped_claimed: int = 0
+    # When the last lease of the records left to other runners ends.
+    claims_end: Any = None
     errors: list[str] = dataclass_field(default_factory=list)
+    # {"id", "database", "link", "error"} of each record that failed.
+    failures: list[dict[str, Any]] = dataclass_field(default_factory=list)
+    # {alias: why it could not be reached}; and the aliases that were reached.
+    unreachable: dict[str, str] = dataclass_field(default_factory=dict)
+    reached: set[str] = dataclass_field(default_factory=set)
+
+    def databases(self) -> list[str]:
+        """The aliases this run involved, in DATABASES order."""
+        involved = self.reached | set(self.unreachable)
+        return [alias for alias in connections.settings if alias in involved]
+
+    def claimed_hint(self) -> str:
+        until = self.claims_end.isoformat() if self.claims_end else "its lease ends"
+        return (
+            f"applied by it, or by a run after {until} if it died "
+            f"(CROSSDB_PROPAGATION_LEASE={crossdb_settings.PROPAGATION_LEASE:g}s)."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The body of ``propagate_deletions --format json``'s document (JSON types only)."""
+        return {
+            "applied": self.applied,
+            "failed": self.failed,
+            "rows_changed": self.rows_changed,
+            "failures": self.failures,
+            "unreachable": self.unreachable,
+            "skipped": {
+                "too_young": {
+                    "count": self.skipped_young,
+                    "how_to_apply_now": "run propagate_deletions without --older-than",
+                },
+                "claimed": {
+                    "count": self.skipped_claimed,
+                    "claimed_until": self.claims_end.isoformat() if self.claims_end else None,
+                    "how_to_apply_now": self.claimed_hint(),
+                },
+            },
+        }
+
+
+def reach(alias: str, result: PropagationResult) -> bool:
+    """Whether ``alias`` accepts a connection; tried once per run, remembered in ``result``."""
+    if alias in result.reached:
+        return True
+    if alias in result.unreachable:
+        return False
+    try:
+        connections[alias].ensure_connection()
+    except Exception as exc:
+        result.unreachable[alias] = _reason(exc)
+        logger.warning("Database %r is unreachable: %s", alias, result.unreachable[alias])
+        return False
+    result.reached.add(alias)
+    return True
+
+
+def _reason(exc: BaseException) -> str:
+    """The exception's type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _new_token() -> str:
@@ -240,6 +309,14 @@ def apply_claimed(
             continue
         batches.setdefault((row.deletion_group, source_db), []).append(row)
     for (_group, source_db), batch in batches.items():
+        if not reach(source_db, result):
+            down = ConnectionError(
+                f"the referencing database {source_db!r} is unreachable "
+                f"({result.unreachable[source_db]})"
+            )
+            for row in batch:
+                _fail(using, row, token, down, result)
+            continue
         if not deferred and connections[source_db].in_atomic_block:
             transaction.on_commit(
                 partial(after_commit, using, [row.pk for row in batch], token, True),
@@ -254,9 +331,21 @@ def _fail(
     using: str, row: PendingPropagation, token: str, exc: Exception, result: PropagationResult
 ) -> None:
     error = f"{type(exc).__name__}: {exc}"
+    _failed(using, row, error, result)
+    _release(using, row, token, error)
+
+
+def _failed(using: str, row: PendingPropagation, error: str, result: PropagationResult) -> None:
     result.failed += 1
     result.errors.append(f"{row}: {error}")
-    _release(using, row, token, error)
+    result.failures.append(
+        {
+            "id": row.pk,
+            "database": using,
+            "link": f"{row.source_model}.{row.source_field}",
+            "error": error,
+        }
+    )
     logger.warning("Could not apply %s: %s", row, error)
 
 
@@ -316,10 +405,8 @@ def _apply_row(
     else:
         failed = {}
     if failed:
-        result.failed += 1
         error = "; ".join(f"key {key!r}: {message}" for key, message in failed.items())
-        result.errors.append(f"{row}: {error}")
-        logger.warning("Could not apply %s: %s", row, error)
+        _failed(using, row, error, result)
         _release(using, row, token, error, keys_json=_keys_json(list(failed)))
         return
     _forget(using, row, token)
@@ -461,11 +548,34 @@ def _new_value(field: CrossDBForeignKey, name: str) -> Any:
 # The runner ------------------------------------------------------------------------
 
 
+# timezone.now() minus more than this would leave datetime's range (and no record is that old).
+MAX_OLDER_THAN = 10 * 365 * 24 * 3600
+
+
+def older_than_seconds(raw: Any, option: str = "older_than") -> float:
+    """``raw`` as a finite number of seconds from 0 to MAX_OLDER_THAN, else ValueError."""
+    value = math.nan
+    if isinstance(raw, (int, float, str)) and not isinstance(raw, bool):
+        with contextlib.suppress(ValueError):
+            value = float(raw)
+    if not (math.isfinite(value) and 0 <= value <= MAX_OLDER_THAN):
+        raise ValueError(
+            f"{option}: {str(raw)!r} is not a number of seconds from 0 to {MAX_OLDER_THAN} "
+            f"(10 years)."
+        )
+    return value
+
+
+# progress(done, total): records handled so far, of the records found at the start.
+Progress = Callable[[int, int], None]
+
+
 def propagate_pending(
     using: str | Iterable[str] | None = None,
     *,
     ids: Iterable[int] | None = None,
     older_than: timedelta | None = None,
+    progress: Progress | None = None,
 ) -> PropagationResult:
     """
     Apply pending cross-database on_delete effects, idempotently.
@@ -473,9 +583,11 @@ def propagate_pending(
     ``using`` is a database alias, several, or None for every database. Only
     rows nobody holds a claim on are taken (a process that died gives its
     rows back when its lease ends); ``older_than`` also leaves rows younger
-    than that. Rows that fail stay pending with their error recorded.
-    Deletions captured by triggers (``capture_deletes=True``) are applied too,
-    unless ``ids`` picks pending rows.
+    than that. Rows that fail stay pending with their error recorded; a
+    database that cannot be reached is named in ``result.unreachable`` and
+    the others are still worked on. ``progress(done, total)`` is called as
+    records are handled. Deletions captured by triggers
+    (``capture_deletes=True``) are applied too, unless ``ids`` picks pending rows.
     """
     aliases = (
         list(settings.DATABASES)
@@ -484,34 +596,77 @@ def propagate_pending(
     )
     result = PropagationResult()
     wanted = None if ids is None else list(ids)
+    selections: dict[str, Any] = {}
     for alias in aliases:
-        _propagate_database(alias, wanted, older_than, result)
-        if wanted is None:
-            capture_queue.propagate_captured(alias, older_than, result)
+        if reach(alias, result):
+            selections[alias] = _selection(alias, wanted, older_than, result)
+    total = [0, 0]  # done, total
+    if progress is not None:
+        total[1] = sum(
+            _guarded(alias, result, records.count, 0) for alias, records in selections.items()
+        )
+        progress(0, total[1])
+
+    def advance(count: int) -> None:
+        if progress is not None:
+            total[0] = min(total[0] + count, total[1])
+            progress(*total)
+
+    for alias, records in selections.items():
+        _guarded(alias, result, partial(_propagate_database, alias, records, result, advance), None)
+        if wanted is None and alias not in result.unreachable:
+            captured = partial(capture_queue.propagate_captured, alias, older_than, result)
+            _guarded(alias, result, captured, None)
     return result
 
 
-def _propagate_database(
+def _guarded(alias: str, result: PropagationResult, work: Callable[[], Any], failed: Any) -> Any:
+    """``work()``, or ``failed`` when ``alias`` stops answering (it is then unreachable)."""
+    try:
+        return work()
+    except _CONNECTION_ERRORS as exc:
+        if alias in result.unreachable:
+            return failed
+        connection = connections[alias]
+        if connection.connection is not None and connection.is_usable():
+            raise
+        result.reached.discard(alias)
+        result.unreachable[alias] = _reason(exc)
+        logger.warning("Database %r stopped answering: %s", alias, result.unreachable[alias])
+        return failed
+
+
+def _selection(
     alias: str, ids: list[int] | None, older_than: timedelta | None, result: PropagationResult
-) -> None:
+) -> Any:
     records = _records(alias)
     if ids is not None:
         records = records.filter(pk__in=ids)
     if older_than:
         cutoff = timezone.now() - older_than
-        result.skipped_young += records.filter(created_at__gt=cutoff).count()
+        young = _guarded(alias, result, records.filter(created_at__gt=cutoff).count, 0)
+        result.skipped_young += young
         records = records.filter(created_at__lte=cutoff)
-    for token, free in claim_batches(records, CLAIM_BATCH, result):
-        apply_claimed(alias, free, token, result)
+    return records
+
+
+def _propagate_database(
+    alias: str, records: Any, result: PropagationResult, advance: Callable[[int], None]
+) -> None:
+    for token, free, seen in claim_batches(records, CLAIM_BATCH, result):
+        if token is not None:
+            apply_claimed(alias, free, token, result)
+        advance(seen)
 
 
 def claim_batches(
     records: Any, size: int, result: PropagationResult
-) -> Iterator[tuple[str, list[int]]]:
+) -> Iterator[tuple[str | None, list[int], int]]:
     """
     Claim ``records`` (pending or captured rows) nobody holds, ``size`` at a time
     in primary key order, each batch with one ``UPDATE ... WHERE`` unclaimed or
-    expired; yield each batch's token and the ids it may hold.
+    expired; yield each batch's token (None if it claimed nothing), the ids it
+    may hold, and how many rows the batch looked at.
     """
     last = 0
     while True:
@@ -523,7 +678,11 @@ def claim_batches(
         last = batch[-1][0]
         free = [pk for pk, until in batch if until is None or until < now]
         result.skipped_claimed += len(batch) - len(free)
+        held = [until for _pk, until in batch if until is not None and until >= now]
+        if held:
+            result.claims_end = max([*held, result.claims_end or held[0]])
         if not free:
+            yield None, free, len(batch)
             continue
         token = _new_token()
         claimable = Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
@@ -531,5 +690,4 @@ def claim_batches(
             claim_token=token, claimed_until=_lease_end()
         )
         result.skipped_claimed += len(free) - claimed
-        if claimed:
-            yield token, free
+        yield (token if claimed else None), free, len(batch)

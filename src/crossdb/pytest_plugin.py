@@ -8,7 +8,7 @@ the fixture imports ``crossdb.testing`` only when a test asks for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -53,3 +53,44 @@ def crossdb_capture_on_commit_callbacks() -> Callable[..., AbstractContextManage
     from crossdb.testing import capture_on_commit_callbacks
 
     return capture_on_commit_callbacks
+
+
+LAZY_LOAD_MODES = ("allow", "warn", "raise")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("crossdb").addoption(
+        "--crossdb-lazy-loads",
+        choices=LAZY_LOAD_MODES,
+        default=None,
+        help="CROSSDB_LAZY_LOADS for every test: warn or raise on each lazy load across "
+        "databases (a test's crossdb_lazy_loads marker wins).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "crossdb_lazy_loads(mode): CROSSDB_LAZY_LOADS for this test: 'allow', 'warn' or 'raise'.",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _crossdb_lazy_loads(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Apply --crossdb-lazy-loads or the crossdb_lazy_loads marker; Django only if asked."""
+    marker = request.node.get_closest_marker("crossdb_lazy_loads")
+    mode = request.config.getoption("crossdb_lazy_loads", None)
+    if marker is not None:
+        mode = marker.args[0] if marker.args else marker.kwargs.get("mode")
+        if mode not in LAZY_LOAD_MODES:
+            raise pytest.UsageError(
+                f"@pytest.mark.crossdb_lazy_loads({mode!r}): use one of "
+                f"{', '.join(map(repr, LAZY_LOAD_MODES))}."
+            )
+    if mode is None:
+        yield
+        return
+    from django.test import override_settings
+
+    with override_settings(CROSSDB_LAZY_LOADS=mode):
+        yield

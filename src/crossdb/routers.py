@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.models import Model
 
@@ -142,37 +142,44 @@ class CrossDBRouter:
 
         CROSSDB_ROUTES = {"employee_app": "employee", "asset_app.Asset": "asset"}
 
-    Keys are app labels or ``app_label.ModelName`` (the more specific wins).
-    Models not listed live in ``CROSSDB_DEFAULT_DATABASE`` ("default") and are
-    migrated only there, so no database holds a stray copy of another's table.
-    The ``crossdb`` app's own tables are migrated on every database.
+    Keys are app labels or ``app_label.ModelName`` (the more specific wins; the
+    model name in any case). Models not listed live in ``CROSSDB_DEFAULT_DATABASE``
+    ("default") and are migrated only there, so no database holds a stray copy of
+    another's table. The ``crossdb`` app's own tables are migrated on every database.
     """
 
     # Answers depend on the model only: prefetch routes a whole batch with one call.
     routes_ignore_hints = True
 
     def __init__(self) -> None:
-        self._cache: dict[type[Model], str] = {}
-        self._cache_key: tuple[int, str] | None = None
+        self._cache: dict[tuple[str, str | None], str] = {}
+        # A weak receiver: a router dropped with its settings is not kept alive.
+        setting_changed.connect(self._setting_changed)
 
-    def _route(self, model: type[Model]) -> str:
-        routes = getattr(settings, "CROSSDB_ROUTES", {})
-        default = crossdb_settings.DEFAULT_DATABASE
-        # A new settings object (override_settings) invalidates the cache.
-        if self._cache_key != (id(routes), default):
-            self._cache, self._cache_key = {}, (id(routes), default)
+    def _setting_changed(self, *, setting: str, **kwargs: Any) -> None:
+        if setting in ("CROSSDB_ROUTES", "CROSSDB_DEFAULT_DATABASE"):
+            self._cache.clear()
+
+    def resolve(self, app_label: str, model_name: str | None = None) -> str:
+        """The alias of ``app_label.model_name`` (or of the app when model_name is None)."""
+        key = (app_label, None if model_name is None else model_name.lower())
         try:
-            return self._cache[model]
+            return self._cache[key]
         except KeyError:
             pass
-        opts = model._meta
-        alias = str(routes.get(opts.app_label, default))
-        for key in (f"{opts.app_label}.{opts.object_name}", f"{opts.app_label}.{opts.model_name}"):
-            if key in routes:
-                alias = str(routes[key])
-                break
-        self._cache[model] = alias
+        routes = crossdb_settings.ROUTES
+        alias = routes.get(app_label, crossdb_settings.DEFAULT_DATABASE)
+        if key[1] is not None:
+            for route, routed_alias in routes.items():
+                label, _, name = route.partition(".")
+                if name and label == app_label and name.lower() == key[1]:
+                    alias = routed_alias
+                    break
+        self._cache[key] = alias = str(alias)
         return alias
+
+    def _route(self, model: type[Model]) -> str:
+        return self.resolve(model._meta.app_label, model._meta.model_name)
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str:
         return self._route(model)
@@ -192,10 +199,4 @@ class CrossDBRouter:
     ) -> bool | None:
         if app_label == "crossdb":
             return True
-        routes = crossdb_settings.ROUTES
-        if model_name is not None:
-            for key, alias in routes.items():
-                label, _, name = key.partition(".")
-                if name and label == app_label and name.lower() == model_name.lower():
-                    return db == alias
-        return db == routes.get(app_label, crossdb_settings.DEFAULT_DATABASE)
+        return db == self.resolve(app_label, model_name)

@@ -42,6 +42,7 @@ def _target_db(field: Any) -> str | None:
 class CrossDBDeserializerMixin(_PythonBase):
     """For Django's Python, JSON, JSON Lines and YAML deserializers."""
 
+    # Adapted from Django 5.2's django/core/serializers/python.py (_handle_fk_field_node).
     def _handle_fk_field_node(self, field: Any, field_value: Any) -> Any:
         using = _target_db(field)
         if using is None:
@@ -53,6 +54,8 @@ class CrossDBDeserializerMixin(_PythonBase):
 class CrossDBXMLDeserializerMixin(_XMLBase):
     """For Django's XML deserializer, which resolves natural keys on ``self.db``."""
 
+    # Adapted from Django 5.2's django/core/serializers/xml_serializer.py: its
+    # _handle_fk_field_node reads natural keys on self.db, which this swaps.
     def _handle_fk_field_node(self, node: Any, field: Any) -> Any:
         using = _target_db(field)
         if using is None:

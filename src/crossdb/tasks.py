@@ -1,5 +1,6 @@
 """
-Celery tasks: verify one partition of one link per task, fan a verification out.
+Celery tasks: apply pending propagations; verify one partition of one link per
+task, fan a verification out.
 
 Optional: install the ``celery`` extra. Celery's ``autodiscover_tasks()`` finds
 this module in the ``crossdb`` app. Workers need the same settings (and
@@ -9,10 +10,13 @@ database access) as the project.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from celery import chord, group, shared_task, signature
 
+from crossdb import reports
+from crossdb.propagation import older_than_seconds, propagate_pending
 from crossdb.verification import (
     DEFAULT_BATCH_SIZE,
     Partition,
@@ -22,6 +26,40 @@ from crossdb.verification import (
     pending_propagations,
     select_links,
 )
+
+
+@shared_task(name="crossdb.propagate_deletions")
+def propagate_deletions(
+    databases: Sequence[str] | None = None, older_than: float = 0
+) -> dict[str, Any]:
+    """
+    ``manage.py propagate_deletions`` as a task, for Celery beat: returns the
+    command's JSON document. An unreachable database is reported in it
+    (``unreachable``, ``error.kind == "unreachable"``), not raised.
+    """
+    clock = reports.Clock()
+    seconds = older_than_seconds(older_than)
+    result = propagate_pending(
+        None if databases is None else list(databases), older_than=timedelta(seconds=seconds)
+    )
+    kind, status = (
+        ("unreachable", 3) if result.unreachable else ("failed", 1) if result.failed else ("ok", 0)
+    )
+    message = (
+        f"Database(s) unreachable: {', '.join(map(repr, result.unreachable))}."
+        if result.unreachable
+        else f"{result.failed} propagation(s) failed."
+    )
+    return reports.envelope(
+        "crossdb.propagate_deletions",
+        clock,
+        databases=result.databases(),
+        status=kind,
+        exit_status=status,
+        options={"databases": databases, "older_than_s": seconds},
+        **result.as_dict(),
+        error=reports.error_object(message, status, kind) if status else None,
+    )
 
 
 @shared_task(name="crossdb.verify_link_partition")
@@ -88,8 +126,10 @@ def start_verification(
     callback: str | None = None,
 ) -> str:
     """
-    For Celery beat: start a verification without waiting for it. ``callback``
-    names a task that receives the merged report. Returns the chord's id.
+    For Celery beat: start a verification without waiting for it, so it runs on
+    any worker (no ``result.get()`` inside a task). ``callback`` names a task that
+    receives the merged report; the returned id is the callback's (or, without
+    one, the merge's), whose result is the callback's return value (or the report).
     """
     job = verification_chord(labels, partitions=partitions, database=database)
     if callback:

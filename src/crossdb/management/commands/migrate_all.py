@@ -1,5 +1,5 @@
 """
-Run ``migrate`` on every database, "default" first and then the others by name.
+Run ``migrate`` on every database, in the order of ``DATABASES``.
 
 Exit status: 0 every database migrated (or, with --plan, planned), 1 a
 migration failed (the databases after it are left alone), 2 unknown alias.
@@ -11,14 +11,13 @@ from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
 
 def ordered_aliases(only: list[str] | None = None) -> list[str]:
-    """DATABASES' aliases (or ``only``'s), "default" first and the rest sorted."""
-    aliases = set(connections.settings if only is None else only)
-    return sorted(aliases, key=lambda alias: (alias != DEFAULT_DB_ALIAS, alias))
+    """DATABASES' aliases (or those of ``only``), in the order DATABASES lists them."""
+    return [alias for alias in connections.settings if only is None or alias in only]
 
 
 def pending_migrations(alias: str) -> int:
@@ -30,7 +29,7 @@ def pending_migrations(alias: str) -> int:
 class Command(BaseCommand):
     help = (
         "Migrate every database in DATABASES (or those named with --database), one after "
-        "the other: 'default' first, then the others in alphabetical order."
+        "the other, in the order DATABASES lists them."
     )
     # Each migrate runs the checks itself, with its database's checks included.
     requires_system_checks: list[str] = []
