@@ -92,6 +92,9 @@ CROSSDB_ROUTES = {
     "integrity": "employee",
     "integrity.Account": "default",
     "integrity.Shelf": "asset",
+    # select_related across databases: orders in employee, parcels in asset.
+    "orders": "employee",
+    "orders.Parcel": "asset",
 }
 
 INSTALLED_APPS = [
@@ -105,6 +108,7 @@ INSTALLED_APPS = [
     "tests.hr",
     "tests.inventory",
     "tests.integrity",
+    "tests.orders",
 ]
 
 MIDDLEWARE = [

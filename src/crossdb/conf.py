@@ -5,6 +5,9 @@ Settings, read on every access so that ``override_settings`` works in tests.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+SELECT_RELATED_MODES = ("prefetch", "raise")
 
 
 class Settings:
@@ -33,6 +36,17 @@ class Settings:
     def CHECK_MAX_ROWS(self) -> int:
         """References per link that ``check --database`` reads before it stops."""
         return int(getattr(settings, "CROSSDB_CHECK_MAX_ROWS", 10_000))
+
+    @property
+    def SELECT_RELATED(self) -> str:
+        """``"prefetch"``: select_related() across databases loads in a second step;
+        ``"raise"``: it raises CrossDatabaseJoinError, as a plain QuerySet does."""
+        value = getattr(settings, "CROSSDB_SELECT_RELATED", "prefetch")
+        if value not in SELECT_RELATED_MODES:
+            raise ImproperlyConfigured(
+                f"CROSSDB_SELECT_RELATED must be 'prefetch' or 'raise', not {value!r}."
+            )
+        return str(value)
 
 
 crossdb_settings = Settings()
