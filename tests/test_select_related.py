@@ -65,6 +65,17 @@ class TestTwoSteps:
             names = [c.user.username for c in customers]
         assert names == ["u0", "u1", "u2"]
 
+    def test_shared_and_null_keys(self, shop):
+        ada = shop["users"][0]
+        Customer.objects.bulk_create(Customer(user=ada, name=f"again{i}") for i in range(3))
+        with assert_num_queries_per_db({"employee": 1, "default": 1}):
+            customers = list(Customer.objects.filter(user=ada).select_related("user"))
+            assert {id(c.user) for c in customers} == {id(customers[0].user)}
+        assert len(customers) == 4
+        with assert_num_queries_per_db({"asset": 1}):
+            parcels = list(Parcel.objects.filter(courier=None).select_related("courier"))
+            assert [p.courier for p in parcels] == [None] * 5
+
     def test_one_to_one_sets_both_ends(self, shop):
         for user in shop["users"]:
             Profile.objects.create(user=user, bio=user.username)

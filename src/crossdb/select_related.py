@@ -51,6 +51,7 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.query import ModelIterable
 
 from crossdb import routers
+from crossdb.batching import fetch_by_keys, is_integer
 from crossdb.conf import crossdb_settings
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class Plan:
     joins: Tree | bool
     lookups: tuple[Lookup, ...]
     fields: tuple[CrossDBForeignKey, ...] = ()
+    hops: tuple[CrossDBForeignKey, ...] = ()
+    """First hops from the queryset's model, loaded by ``load_hop()`` before ``lookups``."""
 
     def stripped(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """``queryset`` with only the joins one database can make."""
@@ -81,12 +84,17 @@ class Plan:
         """``stripped()``, prefetching the relations across databases before the caller's
         lookups: Django's ``aiterator()`` prefetches each chunk."""
         clone: Any = self.stripped(queryset)
-        clone._prefetch_related_lookups = (*self.lookups, *clone._prefetch_related_lookups)
+        hops = [field.name for field in self.hops]
+        clone._prefetch_related_lookups = (*hops, *self.lookups, *clone._prefetch_related_lookups)
         return clone  # type: ignore[no-any-return]
 
     def load(self, instances: list[Model]) -> None:
         """The second step: every cross-database relation of ``instances``, per database."""
-        if self.lookups and instances:
+        if not instances:
+            return
+        for field in self.hops:
+            load_hop(instances, field)
+        if self.lookups:
             prefetch_related_objects(instances, *self.lookups)
 
     def databases(self, source: str) -> set[str] | None:
@@ -112,7 +120,11 @@ def plan(queryset: QuerySet[Any]) -> Plan | None:
         return None
     fields: list[CrossDBForeignKey] = []
     joins, lookups = _split(query.get_meta(), requested, "", fields)
-    return Plan(joins, tuple(lookups), tuple(fields)) if lookups else None
+    if not lookups:
+        return None
+    hops = [field for field in fields if field.name in lookups and _direct(field)]
+    lookups = [lookup for lookup in lookups if not any(lookup == f.name for f in hops)]
+    return Plan(joins, tuple(lookups), tuple(fields), tuple(hops))
 
 
 # The tree of names ------------------------------------------------------------
@@ -237,6 +249,59 @@ def _default_tree(opts: Any, depth: int, max_depth: int, mask: Any) -> tuple[Tre
 
 def _copy(tree: Tree) -> Tree:
     return {name: _copy(subtree) for name, subtree in tree.items()}
+
+
+# The first hop ------------------------------------------------------------------------
+
+
+def _direct(field: CrossDBForeignKey) -> bool:
+    """Whether one database holds every target of ``field``, whatever the instance."""
+    return field.database is not None or not routers.hints_matter()
+
+
+def load_hop(instances: list[Model], field: CrossDBForeignKey) -> None:
+    """
+    ``field``'s targets for ``instances``: the queries of its descriptor's
+    ``get_prefetch_querysets()`` (``batching.fetch_by_keys()`` on the one target
+    database), matched by key in one dict, without the per-row tuples and lists
+    of ``prefetch_one_level()``: a fifth less time, a third less memory, at
+    100,000 rows (benchmarks/bench_select_related.py). Instances whose target
+    is already cached (a reverse manager's) are left as they are; a key with
+    no row is cached as missing, so reading it raises ``DanglingReference``.
+    """
+    attname, cache_name = field.attname, field.cache_name
+    key_name = field.target_field.attname
+    waiting: dict[Any, Any] = {}  # key -> instance, or the list of instances sharing it
+    for instance in instances:
+        cache = instance._state.fields_cache
+        if cache_name in cache:
+            continue
+        key = getattr(instance, attname)
+        if key is None:
+            cache[cache_name] = None
+            continue
+        first = waiting.setdefault(key, instance)
+        if type(first) is list:
+            first.append(instance)
+        elif first is not instance:
+            waiting[key] = [first, instance]
+    if not waiting:
+        return
+    queryset = field.related_model._base_manager.db_manager(routers.target_db_for_read(field)).all()
+    queryset.query.clear_ordering(force=False)
+    rows = fetch_by_keys(queryset, key_name, list(waiting), integer=is_integer(field.target_field))
+    reverse = None if field.remote_field.multiple else field.remote_field
+    for row in rows:
+        found = waiting.pop(getattr(row, key_name), None)
+        if found is None:
+            continue
+        for instance in found if type(found) is list else (found,):
+            instance._state.fields_cache[cache_name] = row
+        if reverse is not None:
+            reverse.set_cached_value(row, found)
+    for missing in waiting.values():
+        for instance in missing if type(missing) is list else (missing,):
+            instance._state.fields_cache[cache_name] = None
 
 
 # Evaluation -----------------------------------------------------------------------
