@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import django
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib import admin
@@ -52,6 +53,14 @@ def shop() -> dict[str, Any]:
         for i, order in enumerate(orders * 2)
     ]
     return {"users": users, "customers": customers, "orders": orders, "parcels": parcels}
+
+
+def select_all(queryset: Any) -> Any:
+    """``select_related()`` without arguments, which Django 6.1 deprecates."""
+    if django.VERSION < (6, 1):
+        return queryset.select_related()
+    with pytest.warns(Warning, match=r"select_related\(\) with no arguments is deprecated"):
+        return queryset.select_related()
 
 
 def cached(instance: Any, name: str) -> bool:
@@ -178,26 +187,26 @@ class TestTwoSteps:
 class TestWithoutArguments:
     def test_joins_what_django_would_minus_cross_database_fields(self, shop):
         with assert_num_queries_per_db({"employee": 1}) as captured:
-            orders = list(Order.objects.order_by("pk").select_related())
+            orders = list(select_all(Order.objects.order_by("pk")))
         assert [o.customer.name for o in orders] == ["c0", "c1", "c2"]
         assert "JOIN" in captured["employee"][0]["sql"].upper()
         assert not any(cached(o.customer, "user") for o in orders)
 
     def test_on_a_model_with_a_non_null_cross_database_field(self, shop):
         with assert_num_queries_per_db({"employee": 1}):
-            customers = list(Customer.objects.select_related())
+            customers = list(select_all(Customer.objects))
         assert len(customers) == 3 and not any(cached(c, "user") for c in customers)
 
     def test_nullable_fields_and_deferred_ones(self, shop):
         with assert_num_queries_per_db({"asset": 1}):
-            assert len(Parcel.objects.select_related()) == 6
+            assert len(select_all(Parcel.objects)) == 6
         with assert_num_queries_per_db({"employee": 1}):
-            orders = list(Order.objects.select_related().only("note"))
+            orders = list(select_all(Order.objects).only("note"))
         assert len(orders) == 3
 
     def test_never_raises_even_with_the_raise_setting(self, shop):
         with override_settings(CROSSDB_SELECT_RELATED="raise"):
-            assert len(Customer.objects.select_related()) == 3
+            assert len(select_all(Customer.objects)) == 3
 
 
 class TestIterator:

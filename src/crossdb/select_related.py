@@ -122,8 +122,8 @@ def plan(queryset: QuerySet[Any]) -> Plan | None:
     joins, lookups = _split(query.get_meta(), requested, "", fields)
     if not lookups:
         return None
-    hops = [field for field in fields if field.name in lookups and _direct(field)]
-    lookups = [lookup for lookup in lookups if not any(lookup == f.name for f in hops)]
+    hops = _first_hops(query.get_meta(), requested, lookups)
+    lookups = [lookup for lookup in lookups if lookup not in {field.name for field in hops}]
     return Plan(joins, tuple(lookups), tuple(fields), tuple(hops))
 
 
@@ -252,6 +252,17 @@ def _copy(tree: Tree) -> Tree:
 
 
 # The first hop ------------------------------------------------------------------------
+
+
+def _first_hops(opts: Any, requested: Tree, lookups: list[Lookup]) -> list[CrossDBForeignKey]:
+    """The forward cross-database fields of ``opts`` that ``lookups`` name alone."""
+    hops = []
+    for name in requested:
+        hop = _hop(opts, name)
+        field = hop and hop[0]
+        if field and opts.get_field(name) is field and name in lookups and _direct(field):
+            hops.append(field)
+    return hops
 
 
 def _direct(field: CrossDBForeignKey) -> bool:
