@@ -124,6 +124,9 @@ def plan(queryset: QuerySet[Any]) -> Plan | None:
         return None
     hops = _first_hops(query.get_meta(), requested, lookups)
     lookups = [lookup for lookup in lookups if lookup not in {field.name for field in hops}]
+    # A reverse manager's queryset sets its instance on every row (ModelIterable).
+    known = queryset._known_related_objects  # type: ignore[attr-defined]
+    hops = [field for field in hops if field not in known]
     return Plan(joins, tuple(lookups), tuple(fields), tuple(hops))
 
 
@@ -265,6 +268,9 @@ def _first_hops(opts: Any, requested: Tree, lookups: list[Lookup]) -> list[Cross
     return hops
 
 
+_DEFERRED = object()
+
+
 def _direct(field: CrossDBForeignKey) -> bool:
     """Whether one database holds every target of ``field``, whatever the instance."""
     return field.database is not None or not routers.hints_matter()
@@ -275,35 +281,38 @@ def load_hop(instances: list[Model], field: CrossDBForeignKey) -> None:
     ``field``'s targets for ``instances``: the queries of its descriptor's
     ``get_prefetch_querysets()`` (``batching.fetch_by_keys()`` on the one target
     database), matched by key in one dict, without the per-row tuples and lists
-    of ``prefetch_one_level()`` (variants S and A of benchmarks/bench_select_related.py:
-    at 100,000 rows about 15% less time and 25-30% less memory). Instances whose target
-    is already cached (a reverse manager's) are left as they are; a key with
-    no row is cached as missing, so reading it raises ``DanglingReference``.
+    of ``prefetch_one_level()`` (variants S and A of benchmarks/bench_select_related.py).
+    A key with no row is cached as missing, so reading it raises ``DanglingReference``.
     """
     attname, cache_name = field.attname, field.cache_name
     key_name = field.target_field.attname
     waiting: dict[Any, Any] = {}  # key -> instance, or the list of instances sharing it
+    unset: list[Model] = []  # null keys, then keys with no row
     for instance in instances:
-        cache = instance._state.fields_cache
-        if cache_name in cache:
-            continue
-        key = getattr(instance, attname)
+        # The column as loaded (a deferred one through its descriptor): a plain dict
+        # read per row, where getattr() would call DeferredAttribute.__get__.
+        key = instance.__dict__.get(attname, _DEFERRED)
+        if key is _DEFERRED:
+            key = getattr(instance, attname)
         if key is None:
-            cache[cache_name] = None
+            unset.append(instance)
             continue
         first = waiting.setdefault(key, instance)
         if type(first) is list:
             first.append(instance)
         elif first is not instance:
             waiting[key] = [first, instance]
-    if not waiting:
-        return
-    queryset = field.related_model._base_manager.db_manager(routers.target_db_for_read(field)).all()
-    queryset.query.clear_ordering(force=False)
-    rows = fetch_by_keys(queryset, key_name, list(waiting), integer=is_integer(field.target_field))
+    rows: list[Model] = []
+    if waiting:
+        queryset = field.related_model._base_manager.db_manager(
+            routers.target_db_for_read(field)
+        ).all()
+        queryset.query.clear_ordering(force=False)
+        integer = is_integer(field.target_field)
+        rows = fetch_by_keys(queryset, key_name, list(waiting), integer=integer)
     reverse = None if field.remote_field.multiple else field.remote_field
     for row in rows:
-        found = waiting.pop(getattr(row, key_name), None)
+        found = waiting.pop(row.__dict__[key_name], None)
         if found is None:
             continue
         for instance in found if type(found) is list else (found,):
@@ -311,8 +320,9 @@ def load_hop(instances: list[Model], field: CrossDBForeignKey) -> None:
         if reverse is not None:
             reverse.set_cached_value(row, found)
     for missing in waiting.values():
-        for instance in missing if type(missing) is list else (missing,):
-            instance._state.fields_cache[cache_name] = None
+        unset.extend(missing if type(missing) is list else (missing,))
+    for instance in unset:
+        instance._state.fields_cache[cache_name] = None
 
 
 # Evaluation -----------------------------------------------------------------------
