@@ -306,6 +306,15 @@ def test_admin_list_select_related(shop, admin_client):
     assert [c.user.username for c in customers] == ["u2", "u1", "u0"]
 
 
+@override_settings(CROSSDB_SELECT_RELATED="raise")
+def test_admin_list_select_related_with_the_raise_setting(shop, admin_client):
+    # The crossing path is left out: the page neither raises nor loads the users.
+    with assert_num_queries_per_db({"default": 2, "employee": 3}):
+        response = admin_client.get("/sr-admin/orders/customer/")
+    assert response.status_code == 200
+    assert not any(cached(c, "user") for c in response.context["cl"].result_list)
+
+
 # The check --------------------------------------------------------------------------------
 
 
