@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run both benchmarks on both topologies (SQLite files, then PostgreSQL + MariaDB)
+# Run the benchmarks on both topologies (SQLite files, then PostgreSQL + MariaDB)
 # and save each output under benchmarks/results/<script>-<topology>-<date>.txt.
 #
 #   benchmarks/run.sh                          # with the project's .venv (python3 dev.py test)
@@ -12,5 +12,6 @@ if [ ! -x "$PYTHON" ]; then
     exit 2
 fi
 "$PYTHON" benchmarks/bench_prefetch.py --topology all --sizes 10000,100000 --repeat 5 --save
+"$PYTHON" benchmarks/bench_select_related.py --topology all --sizes 10000,100000 --repeat 3 --save
 "$PYTHON" benchmarks/bench_cascade.py --topology all --size 10000 --repeat 3 --save
 "$PYTHON" benchmarks/bench_verify.py --topology all --save

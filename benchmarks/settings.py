@@ -23,8 +23,10 @@ TOPOLOGY = os.environ.get("BENCH_TOPOLOGY", "sqlite")
 if TOPOLOGY not in ("sqlite", "real"):
     raise ValueError(f"BENCH_TOPOLOGY must be 'sqlite' or 'real', not {TOPOLOGY!r}.")
 
-PG_NAME = "bench_crossdb_pg"
-MARIADB_NAME = "bench_crossdb_source"
+# Lets two checkouts benchmark the real topology at once without emptying each other's tables.
+SUFFIX = os.environ.get("BENCH_DB_SUFFIX", "")
+PG_NAME = f"bench_crossdb_pg{SUFFIX}"
+MARIADB_NAME = f"bench_crossdb_source{SUFFIX}"
 
 
 def _sqlite(name: str) -> dict:

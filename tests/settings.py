@@ -116,6 +116,9 @@ CROSSDB_ROUTES = {
     "integrity.CapHolder": "default",
     "integrity.CapToken": "asset",
     "integrity.CapUse": "default",
+    # select_related across databases: orders in employee, parcels in asset.
+    "orders": "employee",
+    "orders.Parcel": "asset",
 }
 
 INSTALLED_APPS = [
@@ -129,6 +132,7 @@ INSTALLED_APPS = [
     "tests.hr",
     "tests.inventory",
     "tests.integrity",
+    "tests.orders",
 ]
 
 MIDDLEWARE = [

@@ -598,6 +598,7 @@ NAMED: dict[str, Callable[[Block], Plan]] = {
     "prefetch-manager-examples": doctest_plan("manager"),
     "prefetch-filtering": doctest_plan("manager"),
     "prefetch-subqueries": doctest_plan("manager"),
+    "prefetch-select-related": doctest_plan("manager"),
     "routers-settings": settings_plan(),
     "routers-model-route": job("settings_routing", expect_model_routes=True),
     "routers-ignore-hints": job("tenant_router"),

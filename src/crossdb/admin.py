@@ -13,8 +13,10 @@ form, save, delete, history) on the database the routers give the model, as
 Django does, and sends every read of a cross-database target to the target's
 database:
 
-- ``list_display`` of a cross-database field costs one query per target
-  database per page: a prefetch, never ``select_related``;
+- ``list_display`` of a cross-database field, and ``list_select_related``
+  through one, cost one query per target database per page: a second step,
+  never an SQL join (with ``CROSSDB_SELECT_RELATED = "raise"``, crossing
+  paths are left out of ``list_select_related``);
 - ``search_fields`` and ``list_filter`` through the relation (``user__username``)
   run on the target's database and filter by the keys found (``crossdb.query``);
 - choices, raw-id labels and autocomplete read the target's database (autocomplete
@@ -46,6 +48,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString
 
 from crossdb import routers
+from crossdb.conf import crossdb_settings
 from crossdb.exceptions import TooManyKeys
 from crossdb.fields import CrossDBForeignKey
 from crossdb.query import CrossDBQuerySetMixin, rewrite_q
@@ -226,7 +229,10 @@ class CrossDBChangeList(ChangeList):
 
     def apply_select_related(self, qs: QuerySet[Any]) -> QuerySet[Any]:
         # Django joins every foreign key in list_display (5.2: every non-null one
-        # in the model once list_display has any), cross-database ones included.
+        # in the model once list_display has any), cross-database ones included:
+        # our queryset loads those in a second step (crossdb.select_related).
+        if crossdb_settings.SELECT_RELATED != "raise":
+            return super().apply_select_related(_cross_db_queryset(qs))
         if self.list_select_related is True:
             paths = _joinable_paths(self.model)
         elif self.list_select_related is False:

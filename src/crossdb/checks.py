@@ -1,6 +1,9 @@
 """
 Project-wide checks. Per-field checks live on the field (``CrossDBForeignKey.check``).
 
+``check_managers`` warns about models whose default manager cannot load their
+cross-database fields with ``select_related()``.
+
 ``check_orphans`` and ``check_key_collations`` are tagged ``database``: Django
 runs them for ``manage.py check --database ALIAS`` and ``manage.py migrate
 --database ALIAS`` (before migrating), never for plain ``check``. Links whose
@@ -9,8 +12,10 @@ tables do not exist yet, as before a first migrate, are skipped.
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
+from django.apps import apps
 from django.core import checks
 from django.db import connections, models
 
@@ -118,3 +123,37 @@ def _tables_exist(verifier: Verifier, known: dict[str, set[str]]) -> bool:
         if model._meta.db_table not in known[alias]:
             return False
     return True
+
+
+@checks.register(checks.Tags.models)
+def check_managers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from crossdb.fields import CrossDBForeignKey
+    from crossdb.query import CrossDBQuerySetMixin
+
+    models = (
+        apps.get_models()
+        if app_configs is None
+        else chain.from_iterable(config.get_models() for config in app_configs)
+    )
+    messages: list[checks.CheckMessage] = []
+    for model in models:
+        fields = [f.name for f in model._meta.fields if isinstance(f, CrossDBForeignKey)]
+        manager = model._meta.default_manager
+        queryset_class = getattr(manager, "_queryset_class", None)
+        if not fields or manager is None or queryset_class is None:
+            continue
+        if issubclass(queryset_class, CrossDBQuerySetMixin):
+            continue
+        messages.append(
+            checks.Warning(
+                f"{model._meta.label} has cross-database fields ({', '.join(fields)}), but its "
+                f"default manager '{manager.name}' returns a {queryset_class.__name__}, which "
+                f"raises CrossDatabaseJoinError for select_related('{fields[0]}') and cannot "
+                f"filter through the relation.",
+                hint="Set objects = CrossDBManager() on the model (from crossdb), or mix "
+                "crossdb.CrossDBQuerySetMixin into the manager's QuerySet class.",
+                obj=model,
+                id="crossdb.W010",
+            )
+        )
+    return messages

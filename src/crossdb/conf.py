@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 # CROSSDB_LAZY_LOADS: what a lazy load across databases does.
 LAZY_LOAD_MODES = ("allow", "warn", "raise")
+SELECT_RELATED_MODES = ("prefetch", "raise")
 
 
 class Settings:
@@ -53,6 +54,17 @@ class Settings:
                 f"not {mode!r}."
             )
         return str(mode)
+
+    @property
+    def SELECT_RELATED(self) -> str:
+        """``"prefetch"``: select_related() across databases loads in a second step;
+        ``"raise"``: it raises CrossDatabaseJoinError, as a plain QuerySet does."""
+        value = getattr(settings, "CROSSDB_SELECT_RELATED", "prefetch")
+        if value not in SELECT_RELATED_MODES:
+            raise ImproperlyConfigured(
+                f"CROSSDB_SELECT_RELATED must be 'prefetch' or 'raise', not {value!r}."
+            )
+        return str(value)
 
 
 crossdb_settings = Settings()

@@ -10,18 +10,22 @@ Conditions on the same relation inside one ``filter()`` call become one
 remote query, so ``filter(user__is_staff=True, user__username="a")`` means
 "the same user", as it does in SQL.
 
+``select_related()`` through a cross-database field loads the relation in a
+second step, one query per target database (``crossdb.select_related``).
+
 Use it as a manager (``objects = CrossDBManager()``), or mix
 ``CrossDBQuerySetMixin`` into your own QuerySet class.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Manager, Q, QuerySet, query_utils
 from django.db.models.constants import LOOKUP_SEP
 
-from crossdb import routers
+from crossdb import routers, select_related
 from crossdb.subqueries import CrossDBSubqueryMixin
 
 if TYPE_CHECKING:
@@ -119,6 +123,28 @@ class CrossDBQuerySetMixin(CrossDBSubqueryMixin):
         target database per chunk of keys.
         """
         return self.prefetch_related(*lookups)
+
+    # select_related() across databases: a second step (crossdb.select_related).
+
+    def _fetch_all(self) -> None:
+        if self._result_cache is None:
+            self._result_cache = select_related.fetch_all(self)
+        super()._fetch_all()
+
+    def _iterator(self, use_chunked_fetch: bool, chunk_size: int | None) -> Iterator[Any]:
+        how = select_related.plan(self)
+        if how is None:
+            return super()._iterator(use_chunked_fetch, chunk_size)  # type: ignore[misc, no-any-return]
+        return select_related.iterate(self, how, use_chunked_fetch, chunk_size)
+
+    async def aiterator(self, chunk_size: int = 2000) -> AsyncIterator[Any]:
+        how = select_related.plan(self)
+        if how is None:
+            async for row in super().aiterator(chunk_size):
+                yield row
+            return
+        async for row in how.prefetching(self).aiterator(chunk_size):
+            yield row
 
 
 class CrossDBQuerySet(CrossDBQuerySetMixin, QuerySet):  # type: ignore[type-arg]
