@@ -50,6 +50,17 @@ QUERIES_ELSEWHERE: Entry = (
     "CaptureQueriesContext(connection)), and the routed queries ran on the other database.",
     "docs/conformance.rst#the-routed-mode",
 )
+TWO_STEPS: Entry = (
+    "select_related() through a cross-database field is a second step on the library's "
+    "querysets: one query per database per batch of keys where Django's join is one query, and "
+    "the test counts the queries.",
+    "docs/prefetch.rst#select-related-across-databases",
+)
+DEFECT_SELECT_RELATED_NAMES: Entry = (
+    "DEFECT: select_related() with a name Django rejects (an unknown or non-relational field, a "
+    "generic relation) reads rows before the FieldError Django raises when compiling.",
+    "docs/conformance.rst#known-defects",
+)
 ONE_CONNECTION: Entry = (
     "The test opens its transaction and disables constraint checks on the default connection "
     "only (transaction.atomic(), connection.constraint_checks_disabled()); the routed mode "
@@ -193,8 +204,55 @@ _PASSING_SINCE_6_1: dict[str, set[str]] = {
 }
 
 
+# Django's select_related modules, run in the routed mode (their models get a CrossDBManager).
+_SELECT_RELATED_ROUTED: dict[str, Entry] = {
+    **{
+        f"select_related.tests.SelectRelatedTests.{name}": TWO_STEPS
+        for name in (
+            "test_access_fks_with_select_related",
+            "test_certain_fields",
+            "test_chaining",
+            "test_field_traversal",
+            "test_list_with_depth",
+            "test_list_with_select_related",
+            "test_more_certain_fields",
+        )
+    },
+    **{
+        f"select_related_onetoone.tests.ReverseSelectRelatedTestCase.{name}": TWO_STEPS
+        for name in (
+            "test_back_and_forward",
+            "test_basic",
+            "test_follow_from_child_class",
+            "test_follow_inheritance",
+            "test_follow_next_level",
+            "test_follow_two",
+            "test_follow_two_next_level",
+            "test_forward_and_back",
+            "test_missing_reverse",
+            "test_nullable_missing_reverse",
+            "test_nullable_relation",
+        )
+    },
+    "select_related_regress.tests.SelectRelatedRegressTests.test_regression_10733": TWO_STEPS,
+    "select_related_regress.tests.SelectRelatedRegressTests.test_null_join_promotion": JOIN,
+    "select_related_regress.tests.SelectRelatedRegressTests.test_regression_7110": JOIN,
+    "select_related.tests.SelectRelatedValidationTests.test_generic_relations": (
+        DEFECT_SELECT_RELATED_NAMES
+    ),
+    "select_related.tests.SelectRelatedValidationTests.test_invalid_field": (
+        DEFECT_SELECT_RELATED_NAMES
+    ),
+    "select_related.tests.SelectRelatedValidationTests.test_non_relational_field_nested": (
+        DEFECT_SELECT_RELATED_NAMES
+    ),
+}
+
+
 def _entries(series: str, mode: str) -> dict[str, Entry]:
     entries = dict(_SAME if mode == "same" else _ROUTED)
+    if mode == "routed":
+        entries.update(_SELECT_RELATED_ROUTED)
     if series == "6.1":
         entries.update(_NEW_IN_6_1[mode])
         for name in _PASSING_SINCE_6_1[mode]:

@@ -59,7 +59,9 @@ class SwappingLoader(importlib.machinery.SourceFileLoader):
 
     def get_code(self, fullname: str) -> CodeType:
         source = self.get_data(self.path).decode()
-        tree, count = swap.rewrite(source, self.relative, self.sites)
+        module = self.relative.split(os.sep, 1)[0]
+        manager = module in swap.MANAGER_MODULES
+        tree, count = swap.rewrite(source, self.relative, self.sites, manager=manager)
         append_record(
             SWAPS_ENV,
             {

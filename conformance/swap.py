@@ -284,7 +284,15 @@ def _plan_routed(
     return ModulePlan(module, sites, swapped, kept, routes)
 
 
-def rewrite(source: str, file: str, swap: set[tuple[int, int]]) -> tuple[ast.Module, int]:
+# Django's select_related modules test select_related() itself, which a cross-database field
+# follows (in a second step) on the library's querysets only: there, each model that declares
+# no manager of its own gets ``objects = crossdb.CrossDBManager()``.
+MANAGER_MODULES = frozenset({"select_related", "select_related_onetoone", "select_related_regress"})
+
+
+def rewrite(
+    source: str, file: str, swap: set[tuple[int, int]], manager: bool = False
+) -> tuple[ast.Module, int]:
     """The module's AST with the planned call sites swapped, and how many were."""
     tree = ast.parse(source, filename=file)
     count = 0
@@ -297,11 +305,36 @@ def rewrite(source: str, file: str, swap: set[tuple[int, int]]) -> tuple[ast.Mod
                     node.func,
                 )
                 count += 1
+    if count and manager:
+        for cls in ast.walk(tree):
+            if isinstance(cls, ast.ClassDef) and _is_model(cls) and not _declares_manager(cls):
+                cls.body.insert(0, _manager_assignment())
     if count:
         index = _after_future_imports(tree)
         tree.body.insert(index, ast.Import([ast.alias(SWAP_IMPORT)]))
     ast.fix_missing_locations(tree)
     return tree, count
+
+
+def _is_model(cls: ast.ClassDef) -> bool:
+    """A model class of a test app's models module (its bases name a model or a Model)."""
+    return any("Model" in ast.unparse(base) for base in cls.bases) or bool(cls.bases)
+
+
+def _declares_manager(cls: ast.ClassDef) -> bool:
+    for stmt in cls.body:
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
+            called = ast.unparse(stmt.value.func)
+            if "Manager" in called or "manager" in called:
+                return True
+    return False
+
+
+def _manager_assignment() -> ast.Assign:
+    call = ast.Call(
+        ast.Attribute(ast.Name(SWAP_IMPORT, ast.Load()), "CrossDBManager", ast.Load()), [], []
+    )
+    return ast.Assign([ast.Name("objects", ast.Store())], call)
 
 
 def _after_future_imports(tree: ast.Module) -> int:
