@@ -23,6 +23,7 @@ from crossdb.collations import Collation, column_collation
 from crossdb.verification import Partition, Verifier, merge_reports, select_links
 from tests.helpers import run_command
 from tests.hr.models import Order, Visit
+from tests.integrity.models import Visit as IntegrityVisit
 from tests.inventory.models import Site
 from tests.people.models import CodeTarget
 
@@ -183,6 +184,11 @@ class TestCollationCheck:
                 Visit._meta.get_field("site"),
                 f"hr_visit.site_id (database 'employee') {ci}",
                 f"inventory_site.code (database 'asset') has collation 'BINARY', {EXACT}",
+            ),
+            w004(
+                IntegrityVisit._meta.get_field("site"),
+                f"integrity_visit.site_id (database 'employee') {ci}",
+                f"integrity_site.code (database 'default') has collation 'default', {EXACT}",
             ),
         ]
 
