@@ -9,12 +9,16 @@ Keys are compared exactly, in Python, never by a column's collation: under
 MariaDB's utf8mb4_unicode_ci ``'x1'``, ``'X1'`` and ``'x1 '`` are equal, while
 the target (PostgreSQL, SQLite) holds three different keys.
 
-- The source is read in pages of rows in primary key order, ``pk > last
-  ORDER BY pk LIMIT n``, and each page's keys are counted in Python. The primary
-  key is unique, so no two rows compare equal under its collation and no row is
-  skipped at a page end, as rows whose keys are equal under the key column's
-  collation would be by ``key > last``. Paging does not rely on server-side
-  cursors (``.iterator()`` does not stream with mysqlclient on MariaDB).
+- The source is read in pages, and each page's keys are counted in Python.
+  Keys the database compares exactly (integers, and UUIDs stored as such: see
+  ``pages_by_key()``) are read in key order, ``key > last ORDER BY key LIMIT
+  n``: a page holds neighbouring keys, which one range probe covers when they
+  are dense. Other keys (text) are read in primary key order, ``pk > last
+  ORDER BY pk LIMIT n``: the primary key is unique, so no row is skipped at a
+  page end, as rows whose keys are equal under the key column's collation
+  (``'x1'`` and ``'X1'`` under utf8mb4_unicode_ci) would be by ``key > last``.
+  Paging does not rely on server-side cursors (``.iterator()`` does not stream
+  with mysqlclient on MariaDB).
 - Each page's distinct keys are probed in the target's database with an
   ordinary, indexed predicate: integer keys that are dense with ``BETWEEN first
   AND last`` (the rows in the range come back), anything else as one parameter
@@ -44,7 +48,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import connections, models, transaction
-from django.db.models import F, Max, Min, Q
+from django.db.models import F, Max, Min, Q, UUIDField
 from django.utils.functional import cached_property
 
 from crossdb import routers
@@ -215,6 +219,8 @@ class Verifier:
         self.source_db = routers.source_db_for_read(field)
         self.target_db = routers.target_db_for_read(field)
         self.key_name = field.target_field.attname
+        self.pages_by_key = pages_by_key(field, self.source_db)
+        self._partition: Q | None = None  # computed once: its bounds come from the data
 
     # Source side ---------------------------------------------------------------
 
@@ -224,7 +230,9 @@ class Verifier:
             **{f"{field.attname}__isnull": False}
         )
         if self.partition is not None and self.partition.count > 1:
-            queryset = queryset.filter(self._partition_q(queryset))
+            if self._partition is None:
+                self._partition = self._partition_q(queryset)
+            queryset = queryset.filter(self._partition)
         return queryset  # type: ignore[no-any-return]
 
     def estimated_total(self) -> int:
@@ -232,12 +240,15 @@ class Verifier:
 
     def _partition_q(self, queryset: models.QuerySet[Any]) -> Q:
         """
-        Part K of N disjoint ranges of the primary key, the order pages follow,
-        so a part is a run of pages; the primary key being unique, no collation
-        can put a row in two parts or in none.
+        Part K of N disjoint ranges of the column pages follow, so a part is a
+        run of pages: the key when pages follow it (a key's rows are then all in
+        one part), else the primary key. Either column compares exactly, so no
+        row can fall in two parts or in none.
         """
         assert self.partition is not None
         index, count = self.partition.index, self.partition.count
+        if self.pages_by_key:
+            return _equal_runs(queryset, self.field.attname, index, count)
         if is_integer(self.field.model._meta.pk):
             bounds = queryset.aggregate(low=Min("pk"), high=Max("pk"))
             if bounds["low"] is None:
@@ -246,26 +257,17 @@ class Verifier:
             width = (high - low) // count + 1
             start = low + index * width
             return Q(pk__gte=start, pk__lt=start + width)
-        # Other primary keys: N runs of equal length of the sorted primary keys.
-        pks = queryset.order_by("pk").values_list("pk", flat=True)
-        total = pks.count()
-        start_at, end_at = index * total // count, (index + 1) * total // count
-        if start_at >= end_at:
-            return Q(pk__in=[])
-        condition = Q(pk__gte=pks[start_at])
-        if end_at < total:
-            condition &= Q(pk__lt=pks[end_at])
-        return condition
+        return _equal_runs(queryset, "pk", index, count)
 
     def pages(self) -> Generator[dict[Any, int], None, None]:
         """
         ``{key: rows holding it}`` for each page of at most ``batch_size`` source
-        rows, in primary key order; a key may appear on several pages.
+        rows, in key order when ``pages_by_key`` is set, else in primary key
+        order; keys are counted in Python, exactly.
 
-        A page is the next rows after the last primary key seen, plus one row
-        that tells whether another page follows. The pages differ only in that
-        primary key, so the query is compiled once. Keys are counted in Python,
-        exactly, whatever the key column's collation.
+        A page is read with one row more, which tells whether another page
+        follows. The pages differ only in the key or primary key they start
+        after, so each query is compiled once.
 
         When both databases are servers, the next page is read in a worker
         thread while the caller probes the target with this one, so the two
@@ -273,13 +275,6 @@ class Verifier:
         and releases the interpreter lock row by row, so two threads would
         mostly wait for each other (measured twice as slow).
         """
-        size = self.batch_size
-        rows = self.source_rows().order_by("pk").values_list("pk", self.field.attname)
-        bound = Slot()
-        first = CompiledQuery(rows[: size + 1])
-        after = CompiledQuery(rows.filter(AfterSlot(F("pk"), bound))[: size + 1], bound)
-        connection = connections[self.source_db]
-        prepare_pk = self.field.model._meta.pk.get_db_prep_value
         with ExitStack() as stack:
             worker: ThreadPoolExecutor | None = None
             if self.reads_ahead():
@@ -289,6 +284,7 @@ class Verifier:
                 worker = stack.enter_context(
                     ThreadPoolExecutor(max_workers=1, thread_name_prefix="crossdb-verify")
                 )
+            connection = connections[self.source_db]
 
             def read(query: CompiledQuery, *values: Any) -> Callable[[], list[Any]]:
                 if worker is None:
@@ -296,14 +292,76 @@ class Verifier:
                 cursor = connection.cursor()  # made here: Django checks the thread here
                 return worker.submit(query.fetch, cursor, *values).result
 
-            pending = read(first)
-            while page := pending():
-                if len(page) <= size:
-                    yield Counter(map(itemgetter(1), page))
-                    return
-                last_pk = page[size - 1][0]
-                pending = read(after, prepare_pk(last_pk, connection))
-                yield Counter(map(itemgetter(1), page[:size]))
+            if self.pages_by_key:
+                yield from self._pages_in_key_order(read)
+            else:
+                yield from self._pages_in_pk_order(read)
+
+    def _pages_in_pk_order(self, read: _Read) -> Generator[dict[Any, int], None, None]:
+        size = self.batch_size
+        rows = self.source_rows().order_by("pk").values_list("pk", self.field.attname)
+        bound = Slot()
+        first = CompiledQuery(rows[: size + 1])
+        after = CompiledQuery(rows.filter(AfterSlot(F("pk"), bound))[: size + 1], bound)
+        prepare_pk = self.field.model._meta.pk.get_db_prep_value
+        connection = connections[self.source_db]
+        pending = read(first)
+        while page := pending():
+            if len(page) <= size:
+                yield Counter(map(itemgetter(1), page))
+                return
+            pending = read(after, prepare_pk(page[size - 1][0], connection))
+            yield Counter(map(itemgetter(1), page[:size]))
+
+    def _pages_in_key_order(self, read: _Read) -> Generator[dict[Any, int], None, None]:
+        """
+        The key column in key order (its index read as is). When the row after
+        the page holds the page's last key, that key's rows are left for the
+        next page, which starts at it; when they fill the whole page, they are
+        read in pages of their own, by primary key.
+        """
+        attname = self.field.attname
+        column = F(attname)
+        size = self.batch_size
+        rows = self.source_rows().order_by(attname).values_list(attname)
+        bound = Slot()
+        first = CompiledQuery(rows[: size + 1])
+        starting_at = CompiledQuery(rows.filter(FromSlot(column, bound))[: size + 1], bound)
+        after = CompiledQuery(rows.filter(AfterSlot(column, bound))[: size + 1], bound)
+        prepare = self.field.get_db_prep_value
+        connection = connections[self.source_db]
+        pending = read(first)
+        while keys := list(map(itemgetter(0), pending())):
+            if len(keys) <= size:
+                yield Counter(keys)
+                return
+            last = keys[size - 1]
+            if keys[size] != last:
+                page, next_page = Counter(keys[:size]), after
+            else:
+                # Equal keys are neighbours: walk back to the first row of the last key
+                # (equality, not order: MariaDB does not sort UUIDs as Python does).
+                cut = size - 1
+                while cut and keys[cut - 1] == last:
+                    cut -= 1
+                if not cut:
+                    yield from self._pages_of_one_key(last)
+                    pending = read(after, prepare(last, connection))
+                    continue
+                page, next_page = Counter(keys[:cut]), starting_at
+            pending = read(next_page, prepare(last, connection))
+            yield page
+
+    def _pages_of_one_key(self, key: Any) -> Generator[dict[Any, int], None, None]:
+        """The rows of one key that fills pages, a page at a time, in primary key order."""
+        size = self.batch_size
+        rows = self.source_rows().filter(**{self.field.attname: key}).order_by("pk")
+        pks = list(rows.values_list("pk", flat=True)[: size + 1])
+        while len(pks) > size:
+            yield {key: size}
+            pks = list(rows.filter(pk__gt=pks[size - 1]).values_list("pk", flat=True)[: size + 1])
+        if pks:
+            yield {key: len(pks)}
 
     def reads_ahead(self) -> bool:
         """
@@ -415,7 +473,10 @@ class Verifier:
 
         with closing(self.pages()) as pages:
             for page in pages:
-                found = self.probe(list(page))
+                keys = list(page)
+                # Integer keys in key order: the first and last bound a range probe.
+                bounds = (keys[0], keys[-1]) if self.pages_by_key else None
+                found = self.probe(keys, bounds)
                 for key in page:
                     if key not in found:
                         suspects[key] = suspects.get(key, 0) + page[key]
@@ -470,6 +531,43 @@ class Verifier:
                     else:
                         changed += exact.delete()[0]
         return changed
+
+
+_Read = Callable[..., Callable[[], list[Any]]]
+
+
+def pages_by_key(field: CrossDBForeignKey, alias: str) -> bool:
+    """
+    Whether ``field``'s column on ``alias`` compares keys exactly in SQL, so that
+    ``key > last`` skips no row: integers, and UUIDs in a column of their own
+    type (PostgreSQL's ``uuid``, MariaDB's ``UUID`` from 10.7, both compared as
+    128-bit values) or in SQLite's ``char(32)`` under its default ``BINARY``
+    collation (Django writes them as lowercase hex). On MySQL a UUID is
+    ``char(32)`` under the table's collation, so text rules apply.
+    """
+    key = field.target_field
+    if is_integer(key):
+        return True
+    if isinstance(key, UUIDField):
+        connection = connections[alias]
+        return bool(connection.features.has_native_uuid_field or connection.vendor == "sqlite")
+    return False
+
+
+def _equal_runs(queryset: models.QuerySet[Any], column: str, index: int, count: int) -> Q:
+    """
+    Run ``index`` of ``count`` runs of equal length of ``queryset``'s rows sorted
+    by ``column`` (the rows of one value all in the run where it starts).
+    """
+    values = queryset.order_by(column).values_list(column, flat=True)
+    total = values.count()
+    start_at, end_at = index * total // count, (index + 1) * total // count
+    if start_at >= end_at:
+        return Q(pk__in=[])
+    condition = Q(**{f"{column}__gte": values[start_at]}) if start_at else Q()
+    if end_at < total:
+        condition &= Q(**{f"{column}__lt": values[end_at]})
+    return condition
 
 
 def _has_pending_table(alias: str) -> bool:
