@@ -14,8 +14,7 @@ from django.core import checks
 from django.db import connections
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from crossdb import verification
-from crossdb.verification import Partition, Verifier, select_links
+from crossdb.verification import Partition, Verifier, engine, select_links
 from tests.helpers import assert_num_queries_per_db, run_command
 from tests.hr.models import Employee, Order
 from tests.integrity.models import Account, Membership, MembershipNote
@@ -177,7 +176,7 @@ class TestScan:
 
     @override_settings(CROSSDB_PREFETCH_BATCH_SIZE=2)
     def test_backends_without_a_list_parameter_get_chunked_in_lists(self, monkeypatch):
-        monkeypatch.setattr(verification, "keys_lookup", lambda alias: None)
+        monkeypatch.setattr(engine, "keys_lookup", lambda alias: None)
         employees_with_orphans(0, [10, 5000, 90000])
         [link] = select_links(["hr.Employee.user"])
         result, queries = self.count_queries(Verifier(link, batch_size=10))
@@ -216,7 +215,7 @@ class TestScan:
         assert Employee.objects.count() == 30
 
     def test_missing_keys_are_rechecked_in_bounded_batches(self, monkeypatch):
-        monkeypatch.setattr(verification, "RECHECK_BATCH_SIZE", 2)
+        monkeypatch.setattr(engine, "RECHECK_BATCH_SIZE", 2)
         keys = [900001, 900002, 900003, 900004, 900005]
         employees_with_orphans(0, keys)
         [link] = select_links(["hr.Employee.user"])

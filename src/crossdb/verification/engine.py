@@ -41,25 +41,17 @@ from collections import Counter
 from collections.abc import Callable, Collection, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from operator import itemgetter
 from typing import Any
 
-from django.apps import apps
 from django.db import connections, models, transaction
 from django.db.models import F, Max, Min, Q, UUIDField
 from django.utils.functional import cached_property
 
 from crossdb import routers
 from crossdb.batching import (
-    AfterSlot,
-    CompiledQuery,
-    FromSlot,
     InJSONArray,
     KeysParameter,
-    Slot,
-    UpToSlot,
     batch_size,
     chunks,
     is_integer,
@@ -68,6 +60,9 @@ from crossdb.batching import (
 )
 from crossdb.conf import crossdb_settings
 from crossdb.fields import CrossDBForeignKey
+from crossdb.verification.compiled import AfterSlot, CompiledQuery, FromSlot, Slot, UpToSlot
+from crossdb.verification.links import Partition, VerificationError, link_label
+from crossdb.verification.report import LinkResult, has_pending_table
 
 # Source rows per page: each page costs one query per database and memory holds
 # one page (a few MB); below this, round trips show in the time of a large scan.
@@ -77,120 +72,6 @@ DEFAULT_BATCH_SIZE = 50_000
 RECHECK_BATCH_SIZE = 10_000
 # A page of integer keys spanning at most this many times its size is probed by range.
 DENSE_SPAN = 2
-
-
-class VerificationError(Exception):
-    """Verification could not run (an unknown label, alias or partition)."""
-
-
-class PartitionError(VerificationError, ValueError):
-    """An invalid ``K/N`` partition."""
-
-
-def link_label(field: CrossDBForeignKey) -> str:
-    return f"{field.model._meta.label}.{field.name}"
-
-
-def all_links() -> list[CrossDBForeignKey]:
-    """Every cross-database field of every installed model, in a stable order."""
-    found = [
-        field
-        for model in apps.get_models()
-        for field in model._meta.local_fields
-        if isinstance(field, CrossDBForeignKey)
-    ]
-    return sorted(found, key=link_label)
-
-
-def select_links(
-    labels: Sequence[str] = (), database: str | None = None
-) -> list[CrossDBForeignKey]:
-    """
-    The links named by ``labels`` (``app_label``, ``app_label.Model`` or
-    ``app_label.Model.field``; none means all), stored in ``database`` if given.
-    """
-    if database is not None and database not in connections.settings:
-        raise VerificationError(f"Unknown database {database!r}.")
-    links = all_links()
-    if labels:
-        chosen: dict[str, CrossDBForeignKey] = {}
-        for label in labels:
-            matched = [link for link in links if _matches(link, label)]
-            if not matched:
-                raise VerificationError(
-                    f"{label!r} names no cross-database link. Use app_label, "
-                    f"app_label.Model or app_label.Model.field; links: "
-                    f"{', '.join(link_label(link) for link in links) or 'none'}."
-                )
-            chosen.update((link_label(link), link) for link in matched)
-        links = [chosen[key] for key in sorted(chosen)]
-    if database is not None:
-        links = [link for link in links if routers.source_db_for_read(link) == database]
-    return links
-
-
-def _matches(link: CrossDBForeignKey, label: str) -> bool:
-    parts = label.split(".")
-    opts = link.model._meta
-    if len(parts) == 1:
-        return bool(opts.app_label == parts[0])
-    same_model = opts.app_label == parts[0] and opts.model_name == parts[1].lower()
-    if len(parts) == 2:
-        return bool(same_model)
-    return bool(same_model and len(parts) == 3 and link.name == parts[2])
-
-
-@dataclass
-class LinkResult:
-    field: CrossDBForeignKey
-    database: str
-    target_database: str
-    checked: int = 0
-    orphans: int = 0
-    sample: list[Any] = dataclass_field(default_factory=list)
-    pending: int = 0
-    complete: bool = True
-    repairable_keys: list[Any] = dataclass_field(default_factory=list)
-    repaired: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.field.model._meta.label,
-            "field": self.field.name,
-            "database": self.database,
-            "target": self.field.remote_field.model._meta.label,
-            "target_database": self.target_database,
-            "checked": self.checked,
-            "orphans": self.orphans,
-            "pending": self.pending,
-            "sample": [_json_value(key) for key in self.sample],
-        }
-
-
-def _json_value(value: Any) -> Any:
-    return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
-
-
-@dataclass
-class Partition:
-    """Part ``index`` (0-based) of ``count`` disjoint primary key ranges."""
-
-    index: int
-    count: int
-
-    @classmethod
-    def parse(cls, text: str) -> Partition:
-        """Parse ``K/N``; raises ValueError, which argparse reports as a usage error."""
-        try:
-            index_text, count_text = text.split("/")
-            index, count = int(index_text), int(count_text)
-        except ValueError:
-            raise PartitionError(f"--partition takes K/N, e.g. 0/4, not {text!r}.") from None
-        if count < 1 or not 0 <= index < count:
-            raise PartitionError(
-                f"--partition {text}: K must be 0 to N-1 and N at least 1 (e.g. 0/4 ... 3/4)."
-            )
-        return cls(index, count)
 
 
 class Verifier:
@@ -435,7 +316,7 @@ class Verifier:
         """Keys whose deletion is recorded but not yet propagated to this link."""
         from crossdb.models import PendingPropagation
 
-        if not _has_pending_table(self.target_db):
+        if not has_pending_table(self.target_db):
             return set()  # not migrated there; check crossdb.E008 says so when it matters
         to_python = self.field.target_field.to_python
         rows = PendingPropagation.objects.using(self.target_db).filter(
@@ -568,73 +449,3 @@ def _equal_runs(queryset: models.QuerySet[Any], column: str, index: int, count: 
     if end_at < total:
         condition &= Q(**{f"{column}__lt": values[end_at]})
     return condition
-
-
-def _has_pending_table(alias: str) -> bool:
-    """Whether crossdb's table is migrated on ``alias``; an unreachable database raises."""
-    from crossdb.models import PendingPropagation
-
-    with connections[alias].cursor() as cursor:
-        tables = connections[alias].introspection.table_names(cursor)
-    return PendingPropagation._meta.db_table in tables
-
-
-def pending_propagations() -> list[dict[str, Any]]:
-    """One entry per link and database with deletions still to propagate."""
-    from crossdb.models import PendingPropagation
-
-    found: list[dict[str, Any]] = []
-    for alias in connections:
-        if not _has_pending_table(alias):
-            continue
-        rows = list(PendingPropagation.objects.using(alias).order_by("id"))
-        grouped: dict[tuple[str, str], list[Any]] = {}
-        for row in rows:
-            grouped.setdefault(
-                (f"{row.source_model}.{row.source_field}", row.target_model), []
-            ).append(row)
-        for (link, target), group in grouped.items():
-            found.append(
-                {
-                    "database": alias,
-                    "link": link,
-                    "target": target,
-                    "rows": len(group),
-                    "keys": sum(len(row.keys) for row in group),
-                    "oldest": group[0].created_at.isoformat(),
-                }
-            )
-    return found
-
-
-def merge_reports(parts: Iterable[dict[str, Any]], sample: int = 10) -> dict[str, Any]:
-    """
-    Merge the JSON documents (or their ``links`` lists) of ``--partition`` runs.
-
-    The parts of one link cover disjoint primary key ranges, so the counts (of
-    rows) add up; a key may have rows in several parts, so the samples are
-    unions (distinct keys, at most ``sample``, in the parts' order: the order
-    of one whole run).
-    """
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    pending: dict[tuple[str, str], dict[str, Any]] = {}
-    for part in parts:
-        links = part.get("links", [part])
-        for link in links:
-            key = (link["model"], link["field"])
-            into = merged.setdefault(
-                key, {**link, "checked": 0, "orphans": 0, "pending": 0, "sample": []}
-            )
-            for count in ("checked", "orphans", "pending"):
-                into[count] += link.get(count, 0)
-            for value in link["sample"]:
-                if value not in into["sample"] and len(into["sample"]) < sample:
-                    into["sample"].append(value)
-        for row in part.get("pending_propagations", ()):
-            pending[(row["database"], row["link"])] = row
-    links = [merged[key] for key in sorted(merged)]
-    return {
-        "total_orphans": sum(link["orphans"] for link in links),
-        "links": links,
-        "pending_propagations": list(pending.values()),
-    }
