@@ -109,9 +109,23 @@ def merge_reports(parts: Iterable[dict[str, Any]], sample: int = 10) -> dict[str
                     into["sample"].append(value)
         for row in part.get("pending_propagations", ()):
             pending[(row["database"], row["link"])] = row
-    links = [merged[key] for key in sorted(merged)]
+    return document([merged[key] for key in sorted(merged)], list(pending.values()))
+
+
+def document(
+    links: list[dict[str, Any]], pending: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """
+    ``verify_links --format json``'s document (also what the Celery tasks
+    return) for these links' entries (``LinkResult.as_dict()``). ``pending``:
+    the deletions still to propagate to them, read from every database when
+    not given.
+    """
+    if pending is None:
+        labels = {f"{link['model']}.{link['field']}" for link in links}
+        pending = [row for row in pending_propagations() if row["link"] in labels]
     return {
         "total_orphans": sum(link["orphans"] for link in links),
         "links": links,
-        "pending_propagations": list(pending.values()),
+        "pending_propagations": pending,
     }

@@ -24,9 +24,9 @@ from crossdb.verification import (
     VerificationError,
     Verifier,
     link_label,
-    pending_propagations,
     select_links,
 )
+from crossdb.verification.report import document
 
 
 def _positive(text: str) -> int:
@@ -209,16 +209,10 @@ class Command(BaseCommand):
         return repaired
 
     def _report(self, results: list[LinkResult], options: dict[str, Any]) -> None:
-        labels = {link_label(r.field) for r in results}
-        pending = [p for p in pending_propagations() if p["link"] in labels]
-        total = sum(r.orphans for r in results)
+        report = document([r.as_dict() for r in results])
+        pending, total = report["pending_propagations"], report["total_orphans"]
         if options["format"] == "json":
-            document = {
-                "total_orphans": total,
-                "links": [r.as_dict() for r in results],
-                "pending_propagations": pending,
-            }
-            self.stdout.write(json.dumps(document, indent=2))
+            self.stdout.write(json.dumps(report, indent=2))
             return
         if not options["verbosity"]:
             return
