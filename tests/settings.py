@@ -82,6 +82,21 @@ if os.environ.get("CROSSDB_TEST_BROKEN_TARGET"):
         "TEST": {"NAME": os.environ["CROSSDB_TEST_BROKEN_TARGET"]},
     }
 
+if os.environ.get("CROSSDB_TEST_CLOSED_PORT"):
+    # A test's way to point an alias at a server that refuses connections: ``default``
+    # (PostgreSQL on 127.0.0.1:1) or ``default:mysql`` (MariaDB there).
+    _alias, _, _engine = os.environ["CROSSDB_TEST_CLOSED_PORT"].partition(":")
+    if _engine == "mysql":
+        install_mysql_driver()
+    DATABASES[_alias] = {
+        "ENGINE": f"django.db.backends.{_engine or 'postgresql'}",
+        "HOST": "127.0.0.1",
+        "PORT": "1",
+        "USER": "root" if _engine == "mysql" else "postgres",
+        "NAME": "closed",
+        "TEST": {"NAME": "closed"},
+    }
+
 if os.environ.get("CROSSDB_TEST_USE_TEST_DATABASES"):
     # For manage.py commands run in a subprocess by a test: use the test session's databases.
     for _conf in DATABASES.values():

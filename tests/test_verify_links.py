@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter
 from contextlib import ExitStack
+from datetime import datetime, timedelta
+from pathlib import Path
 
+import django
 import pytest
 from django.contrib.auth.models import User
 from django.core import checks
+from django.core.management import call_command
 from django.db import connections
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from crossdb.verification import Partition, Verifier, engine, select_links
-from tests.helpers import assert_num_queries_per_db, run_command
-from tests.hr.models import Employee, Order
+from tests.helpers import assert_num_queries_per_db, run_command, without_envelope
+from tests.hr.models import Employee, Order, Visit
 from tests.integrity.models import Account, Membership, MembershipNote
 from tests.people.models import CodeTarget, UUIDTarget
 
@@ -43,7 +52,14 @@ class TestReport:
         result, document = verify("hr.Employee", "hr.Badge")
 
         assert result.exit_code == 1
-        assert document == {
+        assert document["schema_version"] == 1
+        assert document["versions"] == {"crossdb": "0.1.0.dev0", "django": django.get_version()}
+        assert document["databases"] == ["default", "employee"]
+        started = datetime.fromisoformat(document["started_at"])
+        finished = datetime.fromisoformat(document["finished_at"])
+        assert started <= finished and started.utcoffset() == timedelta(0)
+        assert document["duration_s"] == round((finished - started).total_seconds(), 3)
+        assert without_envelope(document) == {
             "total_orphans": 3,
             "links": [
                 {
@@ -69,7 +85,9 @@ class TestReport:
                     "sample": [900001, 900002],
                 },
             ],
+            "not_checked": [],
             "pending_propagations": [],
+            "error": None,
         }
 
     def test_every_selected_link_appears_and_clean_exits_zero(self):
@@ -137,6 +155,46 @@ class TestUsageErrors:
     def test_bad_partition(self):
         with pytest.raises(Exception, match="K must be 0 to N-1"):
             Partition.parse("4/4")
+
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [
+            *(("--batch-size", v) for v in ("0", "-5", "1000001", "9" * 30, "abc", "1e3", "")),
+            *(("--sample", v) for v in ("-1", "10001", "9" * 30, "ten")),
+            *(("--max-fix", v) for v in ("-1", "9" * 30, "many", "2.5")),
+            *(
+                ("--partition", v)
+                for v in (
+                    "99999999999999999999/99999999999999999999999",
+                    "0/0",
+                    "4/4",
+                    "-1/4",
+                    "a/b",
+                    "1",
+                    "0/10001",
+                    "1/2/3",
+                )
+            ),
+            ("--format", "xml"),
+            ("--fix", "drop"),
+        ],
+    )
+    def test_every_bad_value_is_one_line_naming_it_and_nothing_is_read(self, option, value):
+        employees_with_orphans(0, [900001])
+        with ExitStack() as stack:
+            captured = [
+                stack.enter_context(CaptureQueriesContext(connections[a])) for a in connections
+            ]
+            as_json = [] if option == "--format" else ["--format=json"]
+            result = run_command("verify_links", f"{option}={value}", *as_json)
+        assert result.exit_code == 2
+        assert result.stderr.count("\n") == 0 and option in result.stderr
+        assert repr(value) in result.stderr or value in result.stderr
+        assert [q for c in captured for q in c.captured_queries] == []
+        if option != "--format":
+            error = json.loads(result.stdout)["error"]
+            assert (error["option"], error["value"]) == (option, value)
+        assert Employee.objects.count() == 1
 
 
 class TestScan:
@@ -420,7 +478,7 @@ class TestRepair:
 
     def test_confirmation_declined(self, monkeypatch):
         employees_with_orphans(0, [900001])
-        monkeypatch.setattr("builtins.input", lambda prompt: "no")
+        monkeypatch.setattr("builtins.input", lambda: "no")
         result = run_command("verify_links", "hr.Employee", fix="delete")
         assert result.exit_code == 1
         assert "Repair cancelled; nothing was changed." in result.stdout
@@ -480,21 +538,24 @@ class TestDatabaseCheck:
 
 
 class TestSubprocess:
-    """Exit statuses as a scheduler sees them: manage.py in its own process."""
+    """Messages, exit statuses and JSON documents as a scheduler sees them: manage.py in its own
+    process, on the test databases (``CROSSDB_TEST_USE_TEST_DATABASES``)."""
 
     @staticmethod
-    def run(*args: str):
-        import os
-        import subprocess
-        import sys
-        from pathlib import Path
-
+    def run(*args: str, command: str = "verify_links", **env: str):
         root = Path(__file__).resolve().parent.parent
-        env = {**os.environ, "CROSSDB_TEST_USE_TEST_DATABASES": "1", "PYTHONPATH": str(root)}
+        environ = {
+            **os.environ,
+            "CROSSDB_TEST_USE_TEST_DATABASES": "1",
+            "PYTHONPATH": str(root),
+            **env,
+        }
+        # The test models' own check warnings (crossdb.W001) would come first on stderr.
+        skip = ["--skip-checks"] if command == "verify_links" else []
         return subprocess.run(
-            [sys.executable, "-m", "django", "verify_links", "--settings=tests.settings", *args],
+            [sys.executable, "-m", "django", command, "--settings=tests.settings", *skip, *args],
             cwd=root,
-            env=env,
+            env=environ,
             capture_output=True,
             text=True,
             timeout=120,
@@ -513,44 +574,174 @@ class TestSubprocess:
         assert found.returncode == 1, found.stderr
         assert json.loads(found.stdout)["total_orphans"] == 1
 
-        unknown = self.run("hr.Nope")
+        unknown = self.run("hr.Nope", "--format", "json")
         assert unknown.returncode == 2
-        assert "'hr.Nope' names no cross-database link" in unknown.stderr
+        [line] = unknown.stderr.splitlines()
+        assert line.startswith(
+            "CommandError: 'hr.Nope' names no cross-database link. Use app_label, "
+            "app_label.Model or app_label.Model.field; links: hr.Badge.user, "
+        )
+        assert json.loads(unknown.stdout)["error"]["label"] == "hr.Nope"
 
         bad_option = self.run("--partition", "9/4")
         assert bad_option.returncode == 2
         assert "K must be 0 to N-1" in bad_option.stderr
 
-    def test_an_unreachable_database_exits_2_without_a_clean_result(self, tmp_path):
-        import os
+    @pytest.mark.parametrize(
+        ("option", "value", "message"),
+        [
+            (
+                "--partition",
+                "99999999999999999999/99999999999999999999999",
+                "--partition 99999999999999999999/99999999999999999999999: N must be at most "
+                "10,000.",
+            ),
+            ("--batch-size", "0", "--batch-size '0': must be a whole number from 1 to 1,000,000."),
+            ("--sample", "-3", "--sample '-3': must be a whole number from 0 to 10,000."),
+            (
+                "--max-fix",
+                "lots",
+                "--max-fix 'lots': must be a whole number from 0 to 1,000,000,000.",
+            ),
+        ],
+    )
+    def test_a_bad_value_is_one_line_and_a_json_error(self, option, value, message):
+        employees_with_orphans(0, [900001])
+        done = self.run("hr.Employee", option, value, "--format", "json", "--fix", "delete")
+        assert (done.returncode, done.stderr) == (2, f"CommandError: {message}\n")
+        document = json.loads(done.stdout)
+        assert document["error"] == {"message": message, "option": option, "value": value}
+        assert (document["links"], document["schema_version"]) == ([], 1)
+        assert Employee.objects.count() == 1
 
+    def test_json_is_alone_on_stdout_in_every_mode(self):
+        employees_with_orphans(2, [900001, 900002])
+        dry = self.run("hr.Employee", "--format", "json", "--fix", "delete", "--dry-run", "-v", "2")
+        assert dry.returncode == 1, dry.stderr
+        assert json.loads(dry.stdout)["total_orphans"] == 2
+        assert "Dry run: 2 orphaned row(s) would be deleted (with their cascades)." in dry.stderr
+
+        fixed = self.run("hr.Employee", "--format", "json", "--fix", "delete", "--noinput")
+        assert fixed.returncode == 0, fixed.stderr
+        assert json.loads(fixed.stdout)["total_orphans"] == 0
+        assert "Repaired: 2 row(s) deleted (with their cascades)." in fixed.stderr
+        assert Employee.objects.count() == 2
+
+    def test_a_broken_sqlite_target_exits_2_without_a_clean_result(self, tmp_path):
         employees_with_orphans(3, [])
-        os.environ["CROSSDB_TEST_BROKEN_TARGET"] = str(tmp_path / "missing" / "db.sqlite3")
-        try:
-            result = self.run("hr.Employee", "--format", "json")
-        finally:
-            del os.environ["CROSSDB_TEST_BROKEN_TARGET"]
+        broken = str(tmp_path / "missing" / "db.sqlite3")
+        result = self.run("hr.Employee", "--format", "json", CROSSDB_TEST_BROKEN_TARGET=broken)
         assert result.returncode == 2
-        assert result.stdout == ""
-        assert "Could not verify hr.Employee.user" in result.stderr
+        [line] = result.stderr.splitlines()
+        assert "database 'default': unable to open database file" in line
+        assert line.endswith("Not checked: hr.Employee.user.")
+        document = json.loads(result.stdout)
+        assert document["links"] == [] and document["total_orphans"] == 0
+        assert document["error"]["alias"] == "default"
+
+    @pytest.mark.parametrize("closed", ["default", "default:mysql"])
+    def test_a_closed_port_leaves_the_other_links_checked(self, closed):
+        """``default`` on a port nothing listens on: the hr links into it cannot be checked."""
+        Visit.objects.create(site_id="gone")
+        done = self.run("hr", "--format", "json", CROSSDB_TEST_CLOSED_PORT=closed)
+
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith("CommandError: Could not check every link (database 'default': ")
+        assert line.endswith(
+            "Not checked: hr.Badge.user, hr.Employee.user, hr.Order.big, hr.Order.buyer, "
+            "hr.Order.code, hr.Order.slug_target, hr.Order.uuid_target."
+        )
+        document = json.loads(done.stdout)
+        assert [(link["model"], link["field"], link["orphans"]) for link in document["links"]] == [
+            ("hr.Visit", "site", 1)
+        ]
+        assert {link["error"]["alias"] for link in document["not_checked"]} == {"default"}
+        assert document["not_checked"][0]["error"]["message"] == "database 'default' is unreachable"
+        assert document["error"]["alias"] == "default"
+        assert document["databases"] == ["asset", "default", "employee"]
+
+        text = self.run("hr", CROSSDB_TEST_CLOSED_PORT=closed)
+        assert text.returncode == 2 and len(text.stderr.splitlines()) == 1
+        assert "  not checked: database 'default' is unreachable" in text.stdout
+        assert text.stdout.strip().endswith(
+            "1 link(s) checked, 1 reference(s), 1 orphan(s) in 1 link(s)."
+        )
+
+    def test_a_repair_whose_cascade_database_is_closed_changes_nothing(self):
+        """Deleting an orphaned Membership must ask ``asset`` (Seal's RESTRICT): closed there."""
+        Membership.objects.create(account_id=900001)
+        done = self.run(
+            "integrity.Membership",
+            "--fix",
+            "delete",
+            "--noinput",
+            "--format",
+            "json",
+            CROSSDB_TEST_CLOSED_PORT="asset",
+        )
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith("CommandError: --fix delete would reach a database that is ")
+        assert "database 'asset': " in line and line.endswith("Nothing was changed.")
+        document = json.loads(done.stdout)
+        assert document["links"][0]["orphans"] == 1
+        assert {k: document["error"][k] for k in ("option", "value", "alias")} == {
+            "option": "--fix",
+            "value": "delete",
+            "alias": "asset",
+        }
+        assert Membership.objects.filter(account_id=900001).exists()
+
+    def test_check_database_names_a_closed_alias(self):
+        employees_with_orphans(0, [900001])
+        done = self.run(
+            "--database", "employee", command="check", CROSSDB_TEST_CLOSED_PORT="default"
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        output = done.stdout + done.stderr
+        assert "(crossdb.W005) Database 'default' is unreachable (" in output
+        assert "crossdb could not check hr.Badge.user, hr.Employee.user" in output
 
 
-def test_progress_bar_on_a_terminal(monkeypatch):
-    import io
-
-    employees_with_orphans(5, [])
-
+class TestProgress:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
 
-    monkeypatch.setattr("sys.stderr", Terminal())
-    stderr = Terminal()
-    from django.core.management import call_command
+    def run(self, stderr, *args: str) -> str:
+        call_command("verify_links", "hr.Employee", *args, stdout=io.StringIO(), stderr=stderr)
+        return str(stderr.getvalue())
 
-    call_command("verify_links", "hr.Employee", stdout=io.StringIO(), stderr=stderr)
-    assert "\rhr.Employee.user: 5/5 rows (" in stderr.getvalue()
-    quiet = io.StringIO()
-    monkeypatch.setattr("sys.stderr", io.StringIO())
-    call_command("verify_links", "hr.Employee", stdout=io.StringIO(), stderr=quiet)
-    assert quiet.getvalue() == ""
+    def test_tqdm_on_a_terminal(self):
+        employees_with_orphans(5, [])
+        shown = self.run(self.Terminal())
+        # tqdm's own bar: "hr.Employee.user: 100%|##########| 5.00/5.00 [00:00<00:00, 818 rows/s]"
+        assert re.search(r"hr\.Employee\.user: +\d+%\|.*\| 5(\.00)?/[\d.]+ .* rows/s\]", shown)
+
+    def test_plain_line_without_tqdm(self, monkeypatch):
+        monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm raises ImportError
+        employees_with_orphans(5, [])
+        shown = self.run(self.Terminal())
+        assert re.fullmatch(
+            r"\rhr\.Employee\.user: 5( of ~[\d,]+ rows \(\d+%\), [\d,]+ rows/s, ETA \d+:\d\d"
+            r"| rows, [\d,]+ rows/s)\n",
+            shown,
+        ), shown
+
+    def test_silent_unless_a_terminal_or_asked(self, monkeypatch):
+        monkeypatch.setitem(sys.modules, "tqdm", None)
+        employees_with_orphans(5, [])
+        assert self.run(io.StringIO()) == ""
+        assert self.run(io.StringIO(), "--progress").startswith("hr.Employee.user: 5 ")
+        assert self.run(self.Terminal(), "-v", "0") == ""
+
+    def test_the_total_is_an_estimate_never_a_count(self):
+        employees_with_orphans(5, [])
+        [link] = select_links(["hr.Employee.user"])
+        verifier = Verifier(link)
+        with CaptureQueriesContext(connections[verifier.source_db]) as captured:
+            total = verifier.estimated_total()
+        assert total is None or total >= 0
+        assert captured.captured_queries
+        assert not any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)

@@ -44,7 +44,7 @@ from contextlib import ExitStack, closing
 from operator import itemgetter
 from typing import Any
 
-from django.db import connections, models, transaction
+from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models import F, Max, Min, Q, UUIDField
 from django.utils.functional import cached_property
 
@@ -62,6 +62,7 @@ from crossdb.conf import crossdb_settings
 from crossdb.fields import CrossDBForeignKey
 from crossdb.verification.compiled import AfterSlot, CompiledQuery, FromSlot, Slot, UpToSlot
 from crossdb.verification.links import Partition, VerificationError, link_label
+from crossdb.verification.progress import estimated_rows
 from crossdb.verification.report import LinkResult, has_pending_table
 
 # Source rows per page: each page costs one query per database and memory holds
@@ -116,8 +117,36 @@ class Verifier:
             queryset = queryset.filter(self._partition)
         return queryset  # type: ignore[no-any-return]
 
-    def estimated_total(self) -> int:
-        return int(self.source_rows().count())
+    def estimated_total(self) -> int | None:
+        """The source's rows by the planner's statistics (its share of them for a part)."""
+        total = estimated_rows(self.field.model, self.source_db)
+        if total is None or self.partition is None:
+            return total
+        return total // self.partition.count
+
+    def databases(self, repair: str | None = None) -> list[str]:
+        """
+        The databases a run reads, and with ``repair`` also those it changes:
+        ``"delete"`` reaches every database holding rows that refer, through any
+        chain of relations, to the deleted rows (their ``on_delete`` runs).
+        """
+        found = {self.source_db, self.target_db}
+        if repair == "delete":
+            seen: set[type[models.Model]] = set()
+            models_left: list[type[models.Model]] = [self.field.model]
+            while models_left:
+                model = models_left.pop()
+                if model in seen:
+                    continue
+                seen.add(model)
+                for relation in model._meta.related_objects:
+                    related = relation.related_model
+                    if isinstance(relation.field, CrossDBForeignKey):
+                        found.add(routers.source_db_for_write(relation.field))
+                    else:
+                        found.add(router.db_for_write(related))
+                    models_left.append(related)
+        return sorted(found)
 
     def _partition_q(self, queryset: models.QuerySet[Any]) -> Q:
         """
@@ -449,3 +478,12 @@ def _equal_runs(queryset: models.QuerySet[Any], column: str, index: int, count: 
     if end_at < total:
         condition &= Q(**{f"{column}__lt": values[end_at]})
     return condition
+
+
+def connection_error(alias: str) -> str | None:
+    """Why ``alias`` cannot be reached (the driver's first line), None when it can."""
+    try:
+        connections[alias].ensure_connection()
+    except DatabaseError as error:
+        return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    return None

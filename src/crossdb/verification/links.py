@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.db import connections
@@ -17,6 +18,11 @@ from crossdb.fields import CrossDBForeignKey
 
 class VerificationError(Exception):
     """Verification could not run (an unknown label, alias or partition)."""
+
+    def __init__(self, message: str, **about: Any) -> None:
+        super().__init__(message)
+        # What the error is about, for a report: ``label=``, ``alias=`` or ``option=``.
+        self.about = about
 
 
 class PartitionError(VerificationError, ValueError):
@@ -46,7 +52,7 @@ def select_links(
     ``app_label.Model.field``; none means all), stored in ``database`` if given.
     """
     if database is not None and database not in connections.settings:
-        raise VerificationError(f"Unknown database {database!r}.")
+        raise VerificationError(f"Unknown database {database!r}.", alias=database)
     links = all_links()
     if labels:
         chosen: dict[str, CrossDBForeignKey] = {}
@@ -56,7 +62,8 @@ def select_links(
                 raise VerificationError(
                     f"{label!r} names no cross-database link. Use app_label, "
                     f"app_label.Model or app_label.Model.field; links: "
-                    f"{', '.join(link_label(link) for link in links) or 'none'}."
+                    f"{', '.join(link_label(link) for link in links) or 'none'}.",
+                    label=label,
                 )
             chosen.update((link_label(link), link) for link in matched)
         links = [chosen[key] for key in sorted(chosen)]

@@ -6,11 +6,14 @@ document (also what the Celery tasks return).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from datetime import datetime, timezone
+from importlib import metadata
 from typing import Any
 
+import django
 from django.db import connections
 
 from crossdb.fields import CrossDBForeignKey
@@ -56,12 +59,15 @@ def has_pending_table(alias: str) -> bool:
     return PendingPropagation._meta.db_table in tables
 
 
-def pending_propagations() -> list[dict[str, Any]]:
-    """One entry per link and database with deletions still to propagate."""
+def pending_propagations(aliases: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """
+    One entry per link and database with deletions still to propagate, recorded
+    in ``aliases`` (every database by default).
+    """
     from crossdb.models import PendingPropagation
 
     found: list[dict[str, Any]] = []
-    for alias in connections:
+    for alias in connections if aliases is None else sorted(set(aliases)):
         if not has_pending_table(alias):
             continue
         rows = list(PendingPropagation.objects.using(alias).order_by("id"))
@@ -112,20 +118,63 @@ def merge_reports(parts: Iterable[dict[str, Any]], sample: int = 10) -> dict[str
     return document([merged[key] for key in sorted(merged)], list(pending.values()))
 
 
+SCHEMA_VERSION = 1
+
+
 def document(
-    links: list[dict[str, Any]], pending: list[dict[str, Any]] | None = None
+    links: list[dict[str, Any]],
+    pending: list[dict[str, Any]] | None = None,
+    *,
+    not_checked: Sequence[dict[str, Any]] = (),
+    error: dict[str, Any] | None = None,
+    started_at: datetime | None = None,
+    databases: Iterable[str] = (),
 ) -> dict[str, Any]:
     """
     ``verify_links --format json``'s document (also what the Celery tasks
-    return) for these links' entries (``LinkResult.as_dict()``). ``pending``:
-    the deletions still to propagate to them, read from every database when
-    not given.
+    return) for these links' entries (``LinkResult.as_dict()``), in the
+    ``envelope()``. ``pending``: the deletions still to propagate to them, read
+    from the links' databases when not given. ``not_checked``: the links that
+    could not be checked, each with its ``error``; ``error``: why the run failed.
     """
     if pending is None:
         labels = {f"{link['model']}.{link['field']}" for link in links}
-        pending = [row for row in pending_propagations() if row["link"] in labels]
+        aliases = {link[key] for link in links for key in ("database", "target_database")}
+        pending = [row for row in pending_propagations(aliases) if row["link"] in labels]
+    involved = {
+        *databases,
+        *(link[key] for link in (*links, *not_checked) for key in ("database", "target_database")),
+    }
     return {
+        **envelope(started_at, involved),
         "total_orphans": sum(link["orphans"] for link in links),
         "links": links,
+        "not_checked": list(not_checked),
         "pending_propagations": pending,
+        "error": error,
     }
+
+
+def envelope(started_at: datetime | None, databases: Iterable[str]) -> dict[str, Any]:
+    """
+    What every report carries: its schema's version, when it ran (ISO 8601,
+    UTC; ``started_at`` defaults to now), the versions of crossdb and Django,
+    and the database aliases involved.
+    """
+    finished_at = datetime.now(timezone.utc)
+    started_at = started_at or finished_at
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "started_at": started_at.isoformat(),
+        "finished_at": finished_at.isoformat(),
+        "duration_s": round((finished_at - started_at).total_seconds(), 3),
+        "versions": {"crossdb": _crossdb_version(), "django": django.get_version()},
+        "databases": sorted(databases),
+    }
+
+
+def _crossdb_version() -> str:
+    try:
+        return metadata.version("django-crossdb-toolkit")
+    except metadata.PackageNotFoundError:  # a checkout on sys.path, not installed
+        return "unknown"
