@@ -114,7 +114,7 @@ class Command(BaseCommand):
         except Failure as failure:
             if self.json:
                 self._write_document({"message": str(failure), **failure.about})
-            elif self.results or self.not_checked:
+            elif (self.results or self.not_checked) and options["verbosity"]:
                 self._write_text(options)
             raise CommandError(str(failure), returncode=2) from None
 
