@@ -66,3 +66,12 @@ def run_command(name: str, *args: Any, **options: Any) -> CommandResult:
         code = error.code if isinstance(error.code, int) else 1
         return CommandResult(stdout.getvalue(), stderr.getvalue(), code)
     return CommandResult(stdout.getvalue(), stderr.getvalue(), 0)
+
+
+# verify_links --format json: the fields every report carries besides its results.
+ENVELOPE = ("schema_version", "started_at", "finished_at", "duration_s", "versions", "databases")
+
+
+def without_envelope(document: dict[str, Any]) -> dict[str, Any]:
+    """A verify_links JSON document without the fields that differ from run to run."""
+    return {key: value for key, value in document.items() if key not in ENVELOPE}

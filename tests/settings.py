@@ -82,13 +82,17 @@ if os.environ.get("CROSSDB_TEST_BROKEN_TARGET"):
         "TEST": {"NAME": os.environ["CROSSDB_TEST_BROKEN_TARGET"]},
     }
 
-for _alias in filter(None, os.environ.get("CROSSDB_TEST_CLOSED_PORT", "").split(",")):
-    # A test's way to make an alias unreachable for a subprocess: PostgreSQL on a closed port.
+for _entry in filter(None, os.environ.get("CROSSDB_TEST_CLOSED_PORT", "").split(",")):
+    # A test's way to point an alias at a server that refuses connections (127.0.0.1:1):
+    # ``default`` (PostgreSQL) or ``default:mysql`` (MariaDB); several separated by commas.
+    _alias, _, _engine = _entry.partition(":")
+    if _engine == "mysql":
+        install_mysql_driver()
     DATABASES[_alias] = {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": f"django.db.backends.{_engine or 'postgresql'}",
         "HOST": "127.0.0.1",
         "PORT": "1",
-        "USER": "postgres",
+        "USER": "root" if _engine == "mysql" else "postgres",
         "NAME": "closed",
         "TEST": {"NAME": "closed"},
         "OPTIONS": {"connect_timeout": 3},

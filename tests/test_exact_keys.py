@@ -21,7 +21,7 @@ from crossdb import CrossDBForeignKey
 from crossdb.checks import key_collation_warning
 from crossdb.collations import Collation, column_collation
 from crossdb.verification import Partition, Verifier, merge_reports, select_links
-from tests.helpers import run_command
+from tests.helpers import run_command, without_envelope
 from tests.hr.models import Order, Visit
 from tests.integrity.models import Visit as IntegrityVisit
 from tests.inventory.models import Site
@@ -66,7 +66,7 @@ class TestCollatedKeys:
             verify("hr.Order.code", sample=100, partition=Partition(index, parts))[1]
             for index in range(parts)
         ]
-        assert merge_reports(documents, sample=100) == whole
+        assert without_envelope(merge_reports(documents, sample=100)) == without_envelope(whole)
         assert whole["links"][0]["orphans"] == 3
 
     @pytest.mark.parametrize("mode", ["set-null", "delete"])

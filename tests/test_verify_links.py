@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter
 from contextlib import ExitStack
+from datetime import datetime, timedelta
+from pathlib import Path
 
+import django
 import pytest
 from django.contrib.auth.models import User
 from django.core import checks
+from django.core.management import call_command
 from django.db import connections
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from crossdb import verification
-from crossdb.verification import Partition, Verifier, select_links
-from tests.helpers import assert_num_queries_per_db, run_command
-from tests.hr.models import Employee, Order
+from crossdb.verification import Partition, Verifier, engine, select_links
+from tests.helpers import assert_num_queries_per_db, run_command, without_envelope
+from tests.hr.models import Employee, Order, Visit
 from tests.integrity.models import Account, Membership, MembershipNote
 from tests.people.models import CodeTarget, UUIDTarget
 
@@ -44,7 +52,14 @@ class TestReport:
         result, document = verify("hr.Employee", "hr.Badge")
 
         assert result.exit_code == 1
-        assert document == {
+        assert document["schema_version"] == 1
+        assert document["versions"] == {"crossdb": "0.1.0.dev0", "django": django.get_version()}
+        assert document["databases"] == ["default", "employee"]
+        started = datetime.fromisoformat(document["started_at"])
+        finished = datetime.fromisoformat(document["finished_at"])
+        assert started <= finished and started.utcoffset() == timedelta(0)
+        assert document["duration_s"] == round((finished - started).total_seconds(), 3)
+        assert without_envelope(document) == {
             "total_orphans": 3,
             "links": [
                 {
@@ -70,7 +85,9 @@ class TestReport:
                     "sample": [900001, 900002],
                 },
             ],
+            "not_checked": [],
             "pending_propagations": [],
+            "error": None,
         }
 
     def test_every_selected_link_appears_and_clean_exits_zero(self):
@@ -139,6 +156,46 @@ class TestUsageErrors:
         with pytest.raises(Exception, match="K must be 0 to N-1"):
             Partition.parse("4/4")
 
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [
+            *(("--batch-size", v) for v in ("0", "-5", "1000001", "9" * 30, "abc", "1e3", "")),
+            *(("--sample", v) for v in ("-1", "10001", "9" * 30, "ten")),
+            *(("--max-fix", v) for v in ("-1", "9" * 30, "many", "2.5")),
+            *(
+                ("--partition", v)
+                for v in (
+                    "99999999999999999999/99999999999999999999999",
+                    "0/0",
+                    "4/4",
+                    "-1/4",
+                    "a/b",
+                    "1",
+                    "0/10001",
+                    "1/2/3",
+                )
+            ),
+            ("--format", "xml"),
+            ("--fix", "drop"),
+        ],
+    )
+    def test_every_bad_value_is_one_line_naming_it_and_nothing_is_read(self, option, value):
+        employees_with_orphans(0, [900001])
+        with ExitStack() as stack:
+            captured = [
+                stack.enter_context(CaptureQueriesContext(connections[a])) for a in connections
+            ]
+            as_json = [] if option == "--format" else ["--format=json"]
+            result = run_command("verify_links", f"{option}={value}", *as_json)
+        assert result.exit_code == 2
+        assert result.stderr.count("\n") == 0 and option in result.stderr
+        assert repr(value) in result.stderr or value in result.stderr
+        assert [q for c in captured for q in c.captured_queries] == []
+        if option != "--format":
+            error = json.loads(result.stdout)["error"]
+            assert (error["option"], error["value"]) == (option, value)
+        assert Employee.objects.count() == 1
+
 
 class TestScan:
     def count_queries(self, verifier: Verifier):
@@ -177,7 +234,7 @@ class TestScan:
 
     @override_settings(CROSSDB_PREFETCH_BATCH_SIZE=2)
     def test_backends_without_a_list_parameter_get_chunked_in_lists(self, monkeypatch):
-        monkeypatch.setattr(verification, "keys_lookup", lambda alias: None)
+        monkeypatch.setattr(engine, "keys_lookup", lambda alias: None)
         employees_with_orphans(0, [10, 5000, 90000])
         [link] = select_links(["hr.Employee.user"])
         result, queries = self.count_queries(Verifier(link, batch_size=10))
@@ -216,7 +273,7 @@ class TestScan:
         assert Employee.objects.count() == 30
 
     def test_missing_keys_are_rechecked_in_bounded_batches(self, monkeypatch):
-        monkeypatch.setattr(verification, "RECHECK_BATCH_SIZE", 2)
+        monkeypatch.setattr(engine, "RECHECK_BATCH_SIZE", 2)
         keys = [900001, 900002, 900003, 900004, 900005]
         employees_with_orphans(0, keys)
         [link] = select_links(["hr.Employee.user"])
@@ -293,7 +350,74 @@ class TestScan:
         assert statements and set(statements) <= {"SELECT"}
 
 
+class TestPaging:
+    """Keys the database compares exactly are paged by key; text by primary key."""
+
+    def test_which_paging_each_link_gets(self):
+        paging = {
+            f"{link.model._meta.label}.{link.name}": Verifier(link).pages_by_key
+            for link in select_links(["hr"])
+        }
+        assert paging == {
+            "hr.Badge.user": True,
+            "hr.Employee.user": True,
+            "hr.Order.big": True,
+            "hr.Order.buyer": True,
+            # PostgreSQL's uuid, MariaDB's UUID (10.7+), SQLite's char(32) under BINARY.
+            "hr.Order.uuid_target": True,
+            "hr.Order.code": False,
+            "hr.Order.slug_target": False,
+            "hr.Visit.site": False,
+        }
+
+    def test_pages_follow_that_column(self):
+        """Rows are created with their keys in descending order; two rows a page."""
+        Employee.objects.bulk_create(Employee(user_id=k, name="e") for k in (30, 20, 10))
+        Order.objects.bulk_create(Order(code_id=k) for k in ("C", "B", "A"))
+        [by_key] = select_links(["hr.Employee.user"])
+        [by_pk] = select_links(["hr.Order.code"])
+        assert [dict(page) for page in Verifier(by_key, batch_size=2).pages()] == [
+            {10: 1, 20: 1},
+            {30: 1},
+        ]
+        assert [dict(page) for page in Verifier(by_pk, batch_size=2).pages()] == [
+            {"C": 1, "B": 1},
+            {"A": 1},
+        ]
+
+    @pytest.mark.parametrize("batch_size", [1, 2, 3, 5, 8, 50])
+    def test_uuid_keys_across_page_ends(self, batch_size):
+        """MariaDB sorts UUIDs unlike Python (time fields first): paging relies on equality."""
+        kept = [UUIDTarget.objects.create(name=f"u{i}").pk for i in range(3)]
+        gone = [uuid.uuid1(), uuid.uuid4(), uuid.UUID(int=1), uuid.UUID(int=2**128 - 1)]
+        keys = [kept[0]] * 3 + [gone[0]] * 4 + [kept[1], gone[1], kept[2]] + gone[2:] * 2
+        Order.objects.bulk_create(Order(uuid_target_id=key) for key in keys)
+        [link] = select_links(["hr.Order.uuid_target"])
+
+        pages = list(Verifier(link, batch_size=batch_size).pages())
+        result = Verifier(link, batch_size=batch_size, sample=10).run()
+
+        assert all(sum(page.values()) <= batch_size for page in pages)
+        assert sum(map(Counter, pages), Counter()) == Counter(keys)
+        assert (result.checked, result.orphans) == (len(keys), 9)
+        assert sorted(result.sample) == sorted(gone)
+
+
 class TestPartitions:
+    @pytest.mark.parametrize("parts", [2, 4])
+    def test_integer_keys_split_into_even_key_ranges(self, parts):
+        employees_with_orphans(12, [900001, 900001, 900001, 900002])
+        [link] = select_links(["hr.Employee.user"])
+        found = [
+            Verifier(link, partition=Partition(index, parts), sample=10).run()
+            for index in range(parts)
+        ]
+        assert [r.checked for r in found] == [16 // parts] * parts
+        # A key's rows are all in one part: no sample key appears twice.
+        samples = [key for r in found for key in r.sample]
+        assert sorted(samples) == [900001, 900002]
+        assert sum(r.orphans for r in found) == 4
+
     @pytest.mark.parametrize("parts", [1, 3, 4])
     def test_parts_are_disjoint_and_merge_into_the_whole(self, parts):
         employees_with_orphans(20, [900001, 900002, 900003, 900004])
@@ -354,7 +478,7 @@ class TestRepair:
 
     def test_confirmation_declined(self, monkeypatch):
         employees_with_orphans(0, [900001])
-        monkeypatch.setattr("builtins.input", lambda prompt: "no")
+        monkeypatch.setattr("builtins.input", lambda: "no")
         result = run_command("verify_links", "hr.Employee", fix="delete")
         assert result.exit_code == 1
         assert "Repair cancelled; nothing was changed." in result.stdout
@@ -414,21 +538,24 @@ class TestDatabaseCheck:
 
 
 class TestSubprocess:
-    """Exit statuses as a scheduler sees them: manage.py in its own process."""
+    """Messages, exit statuses and JSON documents as a scheduler sees them: manage.py in its own
+    process, on the test databases (``CROSSDB_TEST_USE_TEST_DATABASES``)."""
 
     @staticmethod
-    def run(*args: str):
-        import os
-        import subprocess
-        import sys
-        from pathlib import Path
-
+    def run(*args: str, command: str = "verify_links", **env: str):
         root = Path(__file__).resolve().parent.parent
-        env = {**os.environ, "CROSSDB_TEST_USE_TEST_DATABASES": "1", "PYTHONPATH": str(root)}
+        environ = {
+            **os.environ,
+            "CROSSDB_TEST_USE_TEST_DATABASES": "1",
+            "PYTHONPATH": str(root),
+            **env,
+        }
+        # The test models' own check warnings (crossdb.W001) would come first on stderr.
+        skip = ["--skip-checks"] if command == "verify_links" else []
         return subprocess.run(
-            [sys.executable, "-m", "django", "verify_links", "--settings=tests.settings", *args],
+            [sys.executable, "-m", "django", command, "--settings=tests.settings", *skip, *args],
             cwd=root,
-            env=env,
+            env=environ,
             capture_output=True,
             text=True,
             timeout=120,
@@ -447,44 +574,174 @@ class TestSubprocess:
         assert found.returncode == 1, found.stderr
         assert json.loads(found.stdout)["total_orphans"] == 1
 
-        unknown = self.run("hr.Nope")
+        unknown = self.run("hr.Nope", "--format", "json")
         assert unknown.returncode == 2
-        assert "'hr.Nope' names no cross-database link" in unknown.stderr
+        [line] = unknown.stderr.splitlines()
+        assert line.startswith(
+            "CommandError: 'hr.Nope' names no cross-database link. Use app_label, "
+            "app_label.Model or app_label.Model.field; links: hr.Badge.user, "
+        )
+        assert json.loads(unknown.stdout)["error"]["label"] == "hr.Nope"
 
         bad_option = self.run("--partition", "9/4")
         assert bad_option.returncode == 2
         assert "K must be 0 to N-1" in bad_option.stderr
 
-    def test_an_unreachable_database_exits_2_without_a_clean_result(self, tmp_path):
-        import os
+    @pytest.mark.parametrize(
+        ("option", "value", "message"),
+        [
+            (
+                "--partition",
+                "99999999999999999999/99999999999999999999999",
+                "--partition 99999999999999999999/99999999999999999999999: N must be at most "
+                "10,000.",
+            ),
+            ("--batch-size", "0", "--batch-size '0': must be a whole number from 1 to 1,000,000."),
+            ("--sample", "-3", "--sample '-3': must be a whole number from 0 to 10,000."),
+            (
+                "--max-fix",
+                "lots",
+                "--max-fix 'lots': must be a whole number from 0 to 1,000,000,000.",
+            ),
+        ],
+    )
+    def test_a_bad_value_is_one_line_and_a_json_error(self, option, value, message):
+        employees_with_orphans(0, [900001])
+        done = self.run("hr.Employee", option, value, "--format", "json", "--fix", "delete")
+        assert (done.returncode, done.stderr) == (2, f"CommandError: {message}\n")
+        document = json.loads(done.stdout)
+        assert document["error"] == {"message": message, "option": option, "value": value}
+        assert (document["links"], document["schema_version"]) == ([], 1)
+        assert Employee.objects.count() == 1
 
+    def test_json_is_alone_on_stdout_in_every_mode(self):
+        employees_with_orphans(2, [900001, 900002])
+        dry = self.run("hr.Employee", "--format", "json", "--fix", "delete", "--dry-run", "-v", "2")
+        assert dry.returncode == 1, dry.stderr
+        assert json.loads(dry.stdout)["total_orphans"] == 2
+        assert "Dry run: 2 orphaned row(s) would be deleted (with their cascades)." in dry.stderr
+
+        fixed = self.run("hr.Employee", "--format", "json", "--fix", "delete", "--noinput")
+        assert fixed.returncode == 0, fixed.stderr
+        assert json.loads(fixed.stdout)["total_orphans"] == 0
+        assert "Repaired: 2 row(s) deleted (with their cascades)." in fixed.stderr
+        assert Employee.objects.count() == 2
+
+    def test_a_broken_sqlite_target_exits_2_without_a_clean_result(self, tmp_path):
         employees_with_orphans(3, [])
-        os.environ["CROSSDB_TEST_BROKEN_TARGET"] = str(tmp_path / "missing" / "db.sqlite3")
-        try:
-            result = self.run("hr.Employee", "--format", "json")
-        finally:
-            del os.environ["CROSSDB_TEST_BROKEN_TARGET"]
+        broken = str(tmp_path / "missing" / "db.sqlite3")
+        result = self.run("hr.Employee", "--format", "json", CROSSDB_TEST_BROKEN_TARGET=broken)
         assert result.returncode == 2
-        assert result.stdout == ""
-        assert "Could not verify hr.Employee.user" in result.stderr
+        [line] = result.stderr.splitlines()
+        assert "database 'default': unable to open database file" in line
+        assert line.endswith("Not checked: hr.Employee.user.")
+        document = json.loads(result.stdout)
+        assert document["links"] == [] and document["total_orphans"] == 0
+        assert document["error"]["alias"] == "default"
+
+    @pytest.mark.parametrize("closed", ["default", "default:mysql"])
+    def test_a_closed_port_leaves_the_other_links_checked(self, closed):
+        """``default`` on a port nothing listens on: the hr links into it cannot be checked."""
+        Visit.objects.create(site_id="gone")
+        done = self.run("hr", "--format", "json", CROSSDB_TEST_CLOSED_PORT=closed)
+
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith("CommandError: Could not check every link (database 'default': ")
+        assert line.endswith(
+            "Not checked: hr.Badge.user, hr.Employee.user, hr.Order.big, hr.Order.buyer, "
+            "hr.Order.code, hr.Order.slug_target, hr.Order.uuid_target."
+        )
+        document = json.loads(done.stdout)
+        assert [(link["model"], link["field"], link["orphans"]) for link in document["links"]] == [
+            ("hr.Visit", "site", 1)
+        ]
+        assert {link["error"]["alias"] for link in document["not_checked"]} == {"default"}
+        assert document["not_checked"][0]["error"]["message"] == "database 'default' is unreachable"
+        assert document["error"]["alias"] == "default"
+        assert document["databases"] == ["asset", "default", "employee"]
+
+        text = self.run("hr", CROSSDB_TEST_CLOSED_PORT=closed)
+        assert text.returncode == 2 and len(text.stderr.splitlines()) == 1
+        assert "  not checked: database 'default' is unreachable" in text.stdout
+        assert text.stdout.strip().endswith(
+            "1 link(s) checked, 1 reference(s), 1 orphan(s) in 1 link(s)."
+        )
+
+    def test_a_repair_whose_cascade_database_is_closed_changes_nothing(self):
+        """Deleting an orphaned Membership must ask ``asset`` (Seal's RESTRICT): closed there."""
+        Membership.objects.create(account_id=900001)
+        done = self.run(
+            "integrity.Membership",
+            "--fix",
+            "delete",
+            "--noinput",
+            "--format",
+            "json",
+            CROSSDB_TEST_CLOSED_PORT="asset",
+        )
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith("CommandError: --fix delete would reach a database that is ")
+        assert "database 'asset': " in line and line.endswith("Nothing was changed.")
+        document = json.loads(done.stdout)
+        assert document["links"][0]["orphans"] == 1
+        assert {k: document["error"][k] for k in ("option", "value", "alias")} == {
+            "option": "--fix",
+            "value": "delete",
+            "alias": "asset",
+        }
+        assert Membership.objects.filter(account_id=900001).exists()
+
+    def test_check_database_names_a_closed_alias(self):
+        employees_with_orphans(0, [900001])
+        done = self.run(
+            "--database", "employee", command="check", CROSSDB_TEST_CLOSED_PORT="default"
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        output = done.stdout + done.stderr
+        assert "(crossdb.W005) Database 'default' is unreachable (" in output
+        assert "crossdb could not check hr.Badge.user, hr.Employee.user" in output
 
 
-def test_progress_bar_on_a_terminal(monkeypatch):
-    import io
-
-    employees_with_orphans(5, [])
-
+class TestProgress:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
 
-    monkeypatch.setattr("sys.stderr", Terminal())
-    stderr = Terminal()
-    from django.core.management import call_command
+    def run(self, stderr, *args: str) -> str:
+        call_command("verify_links", "hr.Employee", *args, stdout=io.StringIO(), stderr=stderr)
+        return str(stderr.getvalue())
 
-    call_command("verify_links", "hr.Employee", stdout=io.StringIO(), stderr=stderr)
-    assert "\rhr.Employee.user: 5/5 rows (" in stderr.getvalue()
-    quiet = io.StringIO()
-    monkeypatch.setattr("sys.stderr", io.StringIO())
-    call_command("verify_links", "hr.Employee", stdout=io.StringIO(), stderr=quiet)
-    assert quiet.getvalue() == ""
+    def test_tqdm_on_a_terminal(self):
+        employees_with_orphans(5, [])
+        shown = self.run(self.Terminal())
+        # tqdm's own bar: "hr.Employee.user: 100%|##########| 5.00/5.00 [00:00<00:00, 818 rows/s]"
+        assert re.search(r"hr\.Employee\.user: +\d+%\|.*\| 5(\.00)?/[\d.]+ .* rows/s\]", shown)
+
+    def test_plain_line_without_tqdm(self, monkeypatch):
+        monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm raises ImportError
+        employees_with_orphans(5, [])
+        shown = self.run(self.Terminal())
+        assert re.fullmatch(
+            r"\rhr\.Employee\.user: 5( of ~[\d,]+ rows \(\d+%\), [\d,]+ rows/s, ETA \d+:\d\d"
+            r"| rows, [\d,]+ rows/s)\n",
+            shown,
+        ), shown
+
+    def test_silent_unless_a_terminal_or_asked(self, monkeypatch):
+        monkeypatch.setitem(sys.modules, "tqdm", None)
+        employees_with_orphans(5, [])
+        assert self.run(io.StringIO()) == ""
+        assert self.run(io.StringIO(), "--progress").startswith("hr.Employee.user: 5 ")
+        assert self.run(self.Terminal(), "-v", "0") == ""
+
+    def test_the_total_is_an_estimate_never_a_count(self):
+        employees_with_orphans(5, [])
+        [link] = select_links(["hr.Employee.user"])
+        verifier = Verifier(link)
+        with CaptureQueriesContext(connections[verifier.source_db]) as captured:
+            total = verifier.estimated_total()
+        assert total is None or total >= 0
+        assert captured.captured_queries
+        assert not any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)

@@ -7,7 +7,8 @@ cross-database fields with ``select_related()``.
 ``check_orphans`` and ``check_key_collations`` are tagged ``database``: Django
 runs them for ``manage.py check --database ALIAS`` and ``manage.py migrate
 --database ALIAS`` (before migrating), never for plain ``check``. Links whose
-tables do not exist yet, as before a first migrate, are skipped.
+tables do not exist yet, as before a first migrate, are skipped; links whose
+databases cannot be reached are named in one warning per database (W005).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from crossdb.collations import Collation, column_collation
 from crossdb.conf import crossdb_settings
 from crossdb.fields import CrossDBForeignKey
 from crossdb.verification import Verifier, link_label, select_links
+from crossdb.verification.engine import connection_error
 
 
 @checks.register(checks.Tags.database)
@@ -32,9 +34,13 @@ def check_orphans(
     messages: list[checks.CheckMessage] = []
     max_rows = crossdb_settings.CHECK_MAX_ROWS
     tables: dict[str, set[str]] = {}
+    unreachable: dict[str, list[str]] = {}
     for alias in databases or ():
         for field in select_links(database=alias):
             verifier = Verifier(field, max_rows=max_rows)
+            if (down := _unreachable(verifier)) is not None:
+                unreachable.setdefault(down, []).append(link_label(field))
+                continue
             if not _tables_exist(verifier, tables):
                 continue
             result = verifier.run()
@@ -58,6 +64,17 @@ def check_orphans(
                     id="crossdb.W003",
                 )
             )
+    for alias, labels in unreachable.items():
+        messages.append(
+            checks.Warning(
+                f"Database {alias!r} is unreachable ({connection_error(alias)}): crossdb could "
+                f"not check {', '.join(labels)} for missing keys (crossdb.W003) nor their key "
+                f"collations (crossdb.W004).",
+                hint=f"Check DATABASES[{alias!r}] and that its server is running, then run "
+                f"`manage.py check --database {alias}` again.",
+                id="crossdb.W005",
+            )
+        )
     return messages
 
 
@@ -70,7 +87,8 @@ def check_key_collations(
     for alias in databases or ():
         for field in select_links(database=alias):
             verifier = Verifier(field)
-            if _tables_exist(verifier, tables):
+            # An unreachable database: check_orphans reports it (crossdb.W005).
+            if _unreachable(verifier) is None and _tables_exist(verifier, tables):
                 warning = key_collation_warning(field, verifier.source_db, verifier.target_db)
                 if warning is not None:
                     messages.append(warning)
@@ -111,6 +129,11 @@ def _described(collation: Collation) -> str:
     return (
         f"{collation.name!r}, which may find different keys equal (case, accents, trailing spaces)"
     )
+
+
+def _unreachable(verifier: Verifier) -> str | None:
+    """The first of the link's databases that cannot be reached, if any."""
+    return next((a for a in verifier.databases() if connection_error(a) is not None), None)
 
 
 def _tables_exist(verifier: Verifier, known: dict[str, set[str]]) -> bool:

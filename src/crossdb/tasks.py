@@ -23,9 +23,9 @@ from crossdb.verification import (
     Verifier,
     link_label,
     merge_reports,
-    pending_propagations,
     select_links,
 )
+from crossdb.verification.report import document
 
 
 @shared_task(name="crossdb.propagate_deletions")
@@ -81,12 +81,7 @@ def verify_link_partition(
 @shared_task(name="crossdb.merge_reports")
 def merge_partition_reports(parts: list[dict[str, Any]], sample: int = 10) -> dict[str, Any]:
     """Merge partition reports into ``verify_links --format json``'s document."""
-    report = merge_reports(parts, sample)
-    labels = {f"{link['model']}.{link['field']}" for link in report["links"]}
-    report["pending_propagations"] = [
-        row for row in pending_propagations() if row["link"] in labels
-    ]
-    return report
+    return document(merge_reports(parts, sample)["links"])
 
 
 def verification_chord(

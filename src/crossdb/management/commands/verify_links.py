@@ -1,18 +1,18 @@
 """
 Find (and on request repair) references across databases whose target is missing.
 
-Exit status: 0 no orphans (or none left after a repair), 1 orphans found,
-2 could not run (unknown label or alias, unreachable database, invalid option).
+Exit status: 0 no orphans (or none left after a repair), 1 orphans found, 2 the
+command could not run or could not check every link (an invalid option, an
+unknown label or alias, an unreachable database, a repair refused). With
+``--format json`` stdout carries exactly one JSON document, whatever happens;
+everything meant for people goes to stderr.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-import time
-from collections.abc import Callable
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.utils import DatabaseError
@@ -24,31 +24,27 @@ from crossdb.verification import (
     VerificationError,
     Verifier,
     link_label,
-    pending_propagations,
     select_links,
 )
+from crossdb.verification.engine import connection_error
+from crossdb.verification.progress import Progress
+from crossdb.verification.report import document
+
+# The accepted range of each numeric option: (option, lowest, highest).
+BOUNDS = {
+    "batch_size": ("--batch-size", 1, 1_000_000),
+    "sample": ("--sample", 0, 10_000),
+    "max_fix": ("--max-fix", 0, 1_000_000_000),
+}
+MAX_PARTS = 10_000
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+class Failure(Exception):
+    """The run cannot go on: a message, and what it is about (option, value, label, alias)."""
 
-
-def _not_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def _partition(text: str) -> Partition:
-    try:
-        return Partition.parse(text)
-    except ValueError as error:
-        # argparse shows an ArgumentTypeError's own message, not a generic one.
-        raise argparse.ArgumentTypeError(str(error)) from None
+    def __init__(self, message: str, **about: Any) -> None:
+        super().__init__(message)
+        self.about = about
 
 
 class Command(BaseCommand):
@@ -67,22 +63,17 @@ class Command(BaseCommand):
         parser.add_argument("--database", help="Only links stored in this database.")
         parser.add_argument(
             "--batch-size",
-            type=_positive,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"Source rows read per page (default {DEFAULT_BATCH_SIZE:,}).",
+            default=str(DEFAULT_BATCH_SIZE),
+            help=f"Source rows read per page (default {DEFAULT_BATCH_SIZE:,}; at most 1,000,000).",
         )
-        parser.add_argument("--format", choices=["text", "json"], default="text")
+        parser.add_argument("--format", default="text", help="text (default) or json.")
         parser.add_argument(
-            "--sample",
-            type=_not_negative,
-            default=10,
-            help="Dangling keys to show per link (default 10).",
+            "--sample", default="10", help="Dangling keys to show per link (default 10)."
         )
         parser.add_argument(
             "--fix",
-            choices=["set-null", "delete"],
-            help="Repair orphans: set the reference to NULL, or delete the rows (through "
-            "the ORM, so the source database's own cascades run).",
+            help="Repair orphans: set-null sets the reference to NULL, delete deletes the rows "
+            "(through the ORM, so their own on_delete rules run).",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="With --fix: report what would change."
@@ -96,135 +87,217 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--max-fix",
-            type=_not_negative,
-            default=1000,
+            default="1000",
             help="Refuse to repair more rows than this (default 1000): a mass of orphans "
             "usually means a restored or misrouted database, not deleted parents.",
         )
         parser.add_argument(
             "--partition",
-            type=_partition,
             metavar="K/N",
-            help="Check only part K (0 to N-1) of N disjoint key ranges of each link.",
+            help=f"Check only part K (0 to N-1) of N disjoint ranges of each link "
+            f"(N at most {MAX_PARTS:,}).",
+        )
+        parser.add_argument(
+            "--progress",
+            action="store_true",
+            help="Show progress on stderr even when it is not a terminal.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        labels = options["labels"]
-        if options["dry_run"] and not options["fix"]:
-            raise CommandError("--dry-run only makes sense with --fix.", returncode=2)
+        self.started_at = datetime.now(timezone.utc)
+        self.json = options["format"] == "json"
+        self.results: list[LinkResult] = []
+        self.not_checked: list[dict[str, Any]] = []
+        self.databases: set[str] = set()
         try:
-            links = select_links(labels, options["database"])
+            self._handle(options)
+        except Failure as failure:
+            if self.json:
+                self._write_document({"message": str(failure), **failure.about})
+            elif (self.results or self.not_checked) and options["verbosity"]:
+                self._write_text(options)
+            raise CommandError(str(failure), returncode=2) from None
+
+    def _handle(self, options: dict[str, Any]) -> None:
+        settings = _validated(options)
+        try:
+            links = select_links(options["labels"], options["database"])
         except VerificationError as error:
-            raise CommandError(str(error), returncode=2) from None
-        fix = options["fix"]
-        if fix == "set-null":
-            not_nullable = [link_label(link) for link in links if not link.null]
-            if not_nullable:
-                raise CommandError(
-                    f"--fix set-null cannot repair non-nullable links: "
-                    f"{', '.join(not_nullable)}. Nothing was changed.",
-                    returncode=2,
-                )
+            raise Failure(str(error), **error.about) from None
+        fix = settings["fix"]
+        if fix == "set-null" and (not_nullable := [link_label(x) for x in links if not x.null]):
+            raise Failure(
+                f"--fix set-null cannot repair non-nullable links: {', '.join(not_nullable)}. "
+                f"Nothing was changed.",
+                option="--fix",
+                value=fix,
+                label=not_nullable[0],
+            )
         verifiers = [
             Verifier(
                 link,
-                batch_size=options["batch_size"],
-                sample=options["sample"],
-                partition=options["partition"],
-                collect_limit=options["max_fix"] if fix else 0,
+                batch_size=settings["batch_size"],
+                sample=settings["sample"],
+                partition=settings["partition"],
+                collect_limit=settings["max_fix"] if fix else 0,
             )
             for link in links
         ]
-        try:
-            results = self._run(verifiers, options)
-        except DatabaseError as error:
-            raise CommandError(f"Could not run: {error}", returncode=2) from None
-        if fix and any(r.orphans for r in results):
-            results = self._repair(verifiers, results, options)
-        self._report(results, options)
-        if any(r.orphans for r in results):
+        unreachable = self._run(verifiers, options)
+        if unreachable:
+            repair = " Nothing was repaired." if fix else ""
+            raise self._unreachable(unreachable, repair)
+        if fix and any(r.orphans for r in self.results):
+            self._repair(verifiers, settings, options)
+        if self.json:
+            self._write_document(None)
+        elif options["verbosity"]:
+            self._write_text(options)
+        if any(r.orphans for r in self.results):
             raise SystemExit(1)
 
-    def _run(self, verifiers: list[Verifier], options: dict[str, Any]) -> list[LinkResult]:
-        results = []
+    # The scan -------------------------------------------------------------------------
+
+    def _run(self, verifiers: list[Verifier], options: dict[str, Any]) -> dict[str, str]:
+        """Check each link whose databases answer; return ``{alias: error}`` for the others."""
+        unreachable: dict[str, str] = {}
         for verifier in verifiers:
+            aliases = verifier.databases()
+            self.databases.update(aliases)
+            for alias in aliases:
+                if alias not in unreachable and (error := connection_error(alias)):
+                    unreachable[alias] = error
+            if down := [alias for alias in aliases if alias in unreachable]:
+                self._not_checked(verifier, f"database {down[0]!r} is unreachable", down[0])
+                continue
+            progress = self._progress(verifier, options)
             try:
-                verifier.progress = self._progress_bar(verifier, options)
-                results.append(verifier.run())
+                self.results.append(verifier.run())
             except DatabaseError as error:
-                raise CommandError(
-                    f"Could not verify {link_label(verifier.field)} (databases "
-                    f"{verifier.source_db!r} -> {verifier.target_db!r}): {error}",
-                    returncode=2,
-                ) from None
+                # Not an unreachable database (checked above): a missing table, a lost connection.
+                self._not_checked(verifier, f"{type(error).__name__}: {error}".strip(), None)
+                unreachable.setdefault(verifier.source_db, str(error).strip().split("\n")[0])
             finally:
-                if verifier.progress is not None:
-                    self.stderr.write("")
-        return results
+                if progress is not None:
+                    progress.close()
+        return unreachable
 
-    def _progress_bar(
-        self, verifier: Verifier, options: dict[str, Any]
-    ) -> Callable[[int], None] | None:
-        if not (options["verbosity"] and sys.stderr.isatty()):
+    def _not_checked(self, verifier: Verifier, message: str, alias: str | None) -> None:
+        self.not_checked.append(
+            {
+                "model": verifier.field.model._meta.label,
+                "field": verifier.field.name,
+                "database": verifier.source_db,
+                "target_database": verifier.target_db,
+                "error": {"message": message, "alias": alias},
+            }
+        )
+
+    def _unreachable(self, unreachable: dict[str, str], consequence: str = "") -> Failure:
+        """One line naming each database that failed and the links left unchecked."""
+        failed = "; ".join(f"database {alias!r}: {error}" for alias, error in unreachable.items())
+        labels = ", ".join(f"{link['model']}.{link['field']}" for link in self.not_checked)
+        return Failure(
+            f"Could not check every link ({failed}). Not checked: {labels}.{consequence}",
+            alias=next(iter(unreachable)),
+        )
+
+    def _progress(self, verifier: Verifier, options: dict[str, Any]) -> Progress | None:
+        stream = cast(TextIO, self.stderr._out)  # the stream itself: a bar rewrites its line
+        if not (options["progress"] or (options["verbosity"] and stream.isatty())):
             return None
-        total = verifier.estimated_total()
-        started = time.monotonic()
-        label = link_label(verifier.field)
+        progress = Progress(link_label(verifier.field), verifier.estimated_total(), stream)
+        verifier.progress = progress.update
+        return progress
 
-        def show(done: int) -> None:
-            rate = done / max(time.monotonic() - started, 1e-6)
-            self.stderr.write(f"\r{label}: {done:,}/{total:,} rows ({rate:,.0f} rows/s)", ending="")
-
-        return show
+    # Repairs ----------------------------------------------------------------------------
 
     def _repair(
-        self, verifiers: list[Verifier], results: list[LinkResult], options: dict[str, Any]
-    ) -> list[LinkResult]:
-        fix, total = options["fix"], sum(r.orphans for r in results)
+        self, verifiers: list[Verifier], settings: dict[str, Any], options: dict[str, Any]
+    ) -> None:
+        fix, total = settings["fix"], sum(r.orphans for r in self.results)
         action = "set to NULL" if fix == "set-null" else "deleted (with their cascades)"
-        if total > options["max_fix"]:
-            self._report(results, options)
-            raise CommandError(
+        if total > settings["max_fix"]:
+            raise Failure(
                 f"{total} orphaned rows would be {action}, more than --max-fix "
-                f"{options['max_fix']}. That many usually means a database was restored or "
+                f"{settings['max_fix']}. That many usually means a database was restored or "
                 f"misrouted; check before raising --max-fix. Nothing was changed.",
-                returncode=2,
+                option="--max-fix",
+                value=settings["max_fix"],
             )
-        if options["dry_run"]:
-            self.stdout.write(f"Dry run: {total} orphaned row(s) would be {action}.")
-            return results
-        if options["interactive"]:
-            answer = input(f"{total} orphaned row(s) will be {action}. Type 'yes' to continue: ")
-            if answer != "yes":
-                self.stdout.write("Repair cancelled; nothing was changed.")
-                return results
-        repaired = []
-        for verifier, result in zip(verifiers, results, strict=True):
-            if result.orphans:
-                verifier.repair(result.repairable_keys, fix)
-                result = verifier.run()  # what remains decides the exit status
-            repaired.append(result)
+        if settings["dry_run"]:
+            self._say(f"Dry run: {total} orphaned row(s) would be {action}.")
+            return
+        with_orphans = [v for v, r in zip(verifiers, self.results, strict=True) if r.orphans]
+        needed = {alias for verifier in with_orphans for alias in verifier.databases(fix)}
+        self.databases.update(needed)
+        if down := {alias: e for alias in sorted(needed) if (e := connection_error(alias))}:
+            failed = "; ".join(f"database {alias!r}: {error}" for alias, error in down.items())
+            raise Failure(
+                f"--fix {fix} would reach a database that is unreachable ({failed}). "
+                f"Nothing was changed.",
+                option="--fix",
+                value=fix,
+                alias=next(iter(down)),
+            )
+        if options["interactive"] and not self._confirmed(
+            f"{total} orphaned row(s) will be {action}"
+        ):
+            self._say("Repair cancelled; nothing was changed.")
+            return
+        repaired = 0
+        for index, verifier in enumerate(verifiers):
+            if not self.results[index].orphans:
+                continue
+            try:
+                repaired += verifier.repair(self.results[index].repairable_keys, fix)
+            except DatabaseError as error:
+                raise Failure(
+                    f"Repairing {link_label(verifier.field)} failed ({error}); its batch in "
+                    f"progress was rolled back, {repaired} row(s) of the links before it were "
+                    f"repaired. Run verify_links again to see what is left.",
+                    option="--fix",
+                    value=fix,
+                    label=link_label(verifier.field),
+                ) from None
+            self.results[index] = verifier.run()  # what remains decides the exit status
         if options["verbosity"]:
-            self.stdout.write(self.style.SUCCESS(f"Repaired: {total} row(s) {action}."))
-        return repaired
+            self._say(self.style.SUCCESS(f"Repaired: {total} row(s) {action}."))
 
-    def _report(self, results: list[LinkResult], options: dict[str, Any]) -> None:
-        labels = {link_label(r.field) for r in results}
-        pending = [p for p in pending_propagations() if p["link"] in labels]
-        total = sum(r.orphans for r in results)
-        if options["format"] == "json":
-            document = {
-                "total_orphans": total,
-                "links": [r.as_dict() for r in results],
-                "pending_propagations": pending,
-            }
-            self.stdout.write(json.dumps(document, indent=2))
-            return
-        if not options["verbosity"]:
-            return
-        for result in results:
+    def _confirmed(self, question: str) -> bool:
+        # The question goes to stderr: with --format json stdout holds the document only.
+        self.stderr.write(f"{question}. Type 'yes' to continue: ", ending="")
+        self.stderr.flush()
+        return input() == "yes"
+
+    # Output -----------------------------------------------------------------------------
+
+    def _say(self, line: str) -> None:
+        """A line for people: on stdout, or on stderr when stdout holds the JSON document."""
+        (self.stderr if self.json else self.stdout).write(line)
+
+    def _write_document(self, error: dict[str, Any] | None) -> None:
+        report = document(
+            [r.as_dict() for r in self.results],
+            None if error is None or self.results else [],
+            not_checked=self.not_checked,
+            error=error,
+            started_at=self.started_at,
+            databases=self.databases,
+        )
+        self.stdout.write(json.dumps(report, indent=2))
+
+    def _write_text(self, options: dict[str, Any]) -> None:
+        report = document([r.as_dict() for r in self.results])
+        for result in self.results:
             self._write_link(result, options)
-        for row in pending:
+        for link in self.not_checked:
+            self.stdout.write(
+                f"{link['model']}.{link['field']}  ({link['database']} -> "
+                f"{link['target_database']})\n"
+                + self.style.ERROR(f"  not checked: {link['error']['message']}")
+            )
+        for row in report["pending_propagations"]:
             self.stdout.write(
                 self.style.WARNING(
                     f"Pending propagation: {row['link']}: {row['keys']} deleted "
@@ -232,12 +305,13 @@ class Command(BaseCommand):
                     f"(run `manage.py propagate_deletions`)."
                 )
             )
-        with_orphans = sum(1 for r in results if r.orphans)
+        total = report["total_orphans"]
+        with_orphans = sum(1 for r in self.results if r.orphans)
         summary = (
-            f"{len(results)} link(s) checked, {sum(r.checked for r in results)} "
+            f"{len(self.results)} link(s) checked, {sum(r.checked for r in self.results)} "
             f"reference(s), {total} orphan(s) in {with_orphans} link(s)."
         )
-        style = self.style.ERROR if total else self.style.SUCCESS
+        style = self.style.ERROR if total or self.not_checked else self.style.SUCCESS
         self.stdout.write(style(summary))
 
     def _write_link(self, result: LinkResult, options: dict[str, Any]) -> None:
@@ -252,3 +326,53 @@ class Command(BaseCommand):
         self.stdout.write(self.style.ERROR(line) if result.orphans else line)
         if result.sample and options["verbosity"] >= 1:
             self.stdout.write(f"  sample: {', '.join(map(str, result.sample))}")
+
+
+def _validated(options: dict[str, Any]) -> dict[str, Any]:
+    """Every option checked before anything is read: a Failure names the first bad one."""
+    if options["format"] not in ("text", "json"):
+        raise Failure(
+            f"--format {options['format']!r}: use text or json.",
+            option="--format",
+            value=options["format"],
+        )
+    settings: dict[str, Any] = {name: _number(options[name], *BOUNDS[name]) for name in BOUNDS}
+    fix = options["fix"]
+    if fix not in (None, "set-null", "delete"):
+        raise Failure(f"--fix {fix!r}: use set-null or delete.", option="--fix", value=fix)
+    if options["dry_run"] and not fix:
+        raise Failure("--dry-run only makes sense with --fix.", option="--dry-run", value=True)
+    partition = options["partition"]
+    if isinstance(partition, str):
+        try:
+            partition = Partition.parse(partition)
+        except ValueError as error:
+            raise Failure(str(error), option="--partition", value=options["partition"]) from None
+    if partition is not None and partition.count > MAX_PARTS:
+        raise Failure(
+            f"--partition {partition.index}/{partition.count}: N must be at most {MAX_PARTS:,}.",
+            option="--partition",
+            value=options["partition"] if isinstance(options["partition"], str) else None,
+        )
+    return {
+        **settings,
+        "fix": fix,
+        "dry_run": options["dry_run"],
+        "partition": partition,
+    }
+
+
+def _number(value: Any, option: str, lowest: int, highest: int) -> int:
+    """``value`` (a string from the command line, or an int from call_command) within bounds."""
+    text = str(value).strip().replace("_", "")
+    if isinstance(value, bool) or not text.lstrip("-").isdigit() or len(text) > 20:
+        number = None
+    else:
+        number = int(text)
+    if number is None or not lowest <= number <= highest:
+        raise Failure(
+            f"{option} {value!r}: must be a whole number from {lowest:,} to {highest:,}.",
+            option=option,
+            value=value,
+        )
+    return number

@@ -9,12 +9,16 @@ Keys are compared exactly, in Python, never by a column's collation: under
 MariaDB's utf8mb4_unicode_ci ``'x1'``, ``'X1'`` and ``'x1 '`` are equal, while
 the target (PostgreSQL, SQLite) holds three different keys.
 
-- The source is read in pages of rows in primary key order, ``pk > last
-  ORDER BY pk LIMIT n``, and each page's keys are counted in Python. The primary
-  key is unique, so no two rows compare equal under its collation and no row is
-  skipped at a page end, as rows whose keys are equal under the key column's
-  collation would be by ``key > last``. Paging does not rely on server-side
-  cursors (``.iterator()`` does not stream with mysqlclient on MariaDB).
+- The source is read in pages, and each page's keys are counted in Python.
+  Keys the database compares exactly (integers, and UUIDs stored as such: see
+  ``pages_by_key()``) are read in key order, ``key > last ORDER BY key LIMIT
+  n``: a page holds neighbouring keys, which one range probe covers when they
+  are dense. Other keys (text) are read in primary key order, ``pk > last
+  ORDER BY pk LIMIT n``: the primary key is unique, so no row is skipped at a
+  page end, as rows whose keys are equal under the key column's collation
+  (``'x1'`` and ``'X1'`` under utf8mb4_unicode_ci) would be by ``key > last``.
+  Paging does not rely on server-side cursors (``.iterator()`` does not stream
+  with mysqlclient on MariaDB).
 - Each page's distinct keys are probed in the target's database with an
   ordinary, indexed predicate: integer keys that are dense with ``BETWEEN first
   AND last`` (the rows in the range come back), anything else as one parameter
@@ -37,25 +41,17 @@ from collections import Counter
 from collections.abc import Callable, Collection, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from operator import itemgetter
 from typing import Any
 
-from django.apps import apps
-from django.db import connections, models, transaction
-from django.db.models import F, Max, Min, Q
+from django.db import DatabaseError, connections, models, router, transaction
+from django.db.models import F, Max, Min, Q, UUIDField
 from django.utils.functional import cached_property
 
 from crossdb import routers
 from crossdb.batching import (
-    AfterSlot,
-    CompiledQuery,
-    FromSlot,
     InJSONArray,
     KeysParameter,
-    Slot,
-    UpToSlot,
     batch_size,
     chunks,
     is_integer,
@@ -64,6 +60,10 @@ from crossdb.batching import (
 )
 from crossdb.conf import crossdb_settings
 from crossdb.fields import CrossDBForeignKey
+from crossdb.verification.compiled import AfterSlot, CompiledQuery, FromSlot, Slot, UpToSlot
+from crossdb.verification.links import Partition, VerificationError, link_label
+from crossdb.verification.progress import estimated_rows
+from crossdb.verification.report import LinkResult, has_pending_table
 
 # Source rows per page: each page costs one query per database and memory holds
 # one page (a few MB); below this, round trips show in the time of a large scan.
@@ -73,120 +73,6 @@ DEFAULT_BATCH_SIZE = 50_000
 RECHECK_BATCH_SIZE = 10_000
 # A page of integer keys spanning at most this many times its size is probed by range.
 DENSE_SPAN = 2
-
-
-class VerificationError(Exception):
-    """Verification could not run (an unknown label, alias or partition)."""
-
-
-class PartitionError(VerificationError, ValueError):
-    """An invalid ``K/N`` partition."""
-
-
-def link_label(field: CrossDBForeignKey) -> str:
-    return f"{field.model._meta.label}.{field.name}"
-
-
-def all_links() -> list[CrossDBForeignKey]:
-    """Every cross-database field of every installed model, in a stable order."""
-    found = [
-        field
-        for model in apps.get_models()
-        for field in model._meta.local_fields
-        if isinstance(field, CrossDBForeignKey)
-    ]
-    return sorted(found, key=link_label)
-
-
-def select_links(
-    labels: Sequence[str] = (), database: str | None = None
-) -> list[CrossDBForeignKey]:
-    """
-    The links named by ``labels`` (``app_label``, ``app_label.Model`` or
-    ``app_label.Model.field``; none means all), stored in ``database`` if given.
-    """
-    if database is not None and database not in connections.settings:
-        raise VerificationError(f"Unknown database {database!r}.")
-    links = all_links()
-    if labels:
-        chosen: dict[str, CrossDBForeignKey] = {}
-        for label in labels:
-            matched = [link for link in links if _matches(link, label)]
-            if not matched:
-                raise VerificationError(
-                    f"{label!r} names no cross-database link. Use app_label, "
-                    f"app_label.Model or app_label.Model.field; links: "
-                    f"{', '.join(link_label(link) for link in links) or 'none'}."
-                )
-            chosen.update((link_label(link), link) for link in matched)
-        links = [chosen[key] for key in sorted(chosen)]
-    if database is not None:
-        links = [link for link in links if routers.source_db_for_read(link) == database]
-    return links
-
-
-def _matches(link: CrossDBForeignKey, label: str) -> bool:
-    parts = label.split(".")
-    opts = link.model._meta
-    if len(parts) == 1:
-        return bool(opts.app_label == parts[0])
-    same_model = opts.app_label == parts[0] and opts.model_name == parts[1].lower()
-    if len(parts) == 2:
-        return bool(same_model)
-    return bool(same_model and len(parts) == 3 and link.name == parts[2])
-
-
-@dataclass
-class LinkResult:
-    field: CrossDBForeignKey
-    database: str
-    target_database: str
-    checked: int = 0
-    orphans: int = 0
-    sample: list[Any] = dataclass_field(default_factory=list)
-    pending: int = 0
-    complete: bool = True
-    repairable_keys: list[Any] = dataclass_field(default_factory=list)
-    repaired: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.field.model._meta.label,
-            "field": self.field.name,
-            "database": self.database,
-            "target": self.field.remote_field.model._meta.label,
-            "target_database": self.target_database,
-            "checked": self.checked,
-            "orphans": self.orphans,
-            "pending": self.pending,
-            "sample": [_json_value(key) for key in self.sample],
-        }
-
-
-def _json_value(value: Any) -> Any:
-    return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
-
-
-@dataclass
-class Partition:
-    """Part ``index`` (0-based) of ``count`` disjoint primary key ranges."""
-
-    index: int
-    count: int
-
-    @classmethod
-    def parse(cls, text: str) -> Partition:
-        """Parse ``K/N``; raises ValueError, which argparse reports as a usage error."""
-        try:
-            index_text, count_text = text.split("/")
-            index, count = int(index_text), int(count_text)
-        except ValueError:
-            raise PartitionError(f"--partition takes K/N, e.g. 0/4, not {text!r}.") from None
-        if count < 1 or not 0 <= index < count:
-            raise PartitionError(
-                f"--partition {text}: K must be 0 to N-1 and N at least 1 (e.g. 0/4 ... 3/4)."
-            )
-        return cls(index, count)
 
 
 class Verifier:
@@ -215,6 +101,8 @@ class Verifier:
         self.source_db = routers.source_db_for_read(field)
         self.target_db = routers.target_db_for_read(field)
         self.key_name = field.target_field.attname
+        self.pages_by_key = pages_by_key(field, self.source_db)
+        self._partition: Q | None = None  # computed once: its bounds come from the data
 
     # Source side ---------------------------------------------------------------
 
@@ -224,20 +112,53 @@ class Verifier:
             **{f"{field.attname}__isnull": False}
         )
         if self.partition is not None and self.partition.count > 1:
-            queryset = queryset.filter(self._partition_q(queryset))
+            if self._partition is None:
+                self._partition = self._partition_q(queryset)
+            queryset = queryset.filter(self._partition)
         return queryset  # type: ignore[no-any-return]
 
-    def estimated_total(self) -> int:
-        return int(self.source_rows().count())
+    def estimated_total(self) -> int | None:
+        """The source's rows by the planner's statistics (its share of them for a part)."""
+        total = estimated_rows(self.field.model, self.source_db)
+        if total is None or self.partition is None:
+            return total
+        return total // self.partition.count
+
+    def databases(self, repair: str | None = None) -> list[str]:
+        """
+        The databases a run reads, and with ``repair`` also those it changes:
+        ``"delete"`` reaches every database holding rows that refer, through any
+        chain of relations, to the deleted rows (their ``on_delete`` runs).
+        """
+        found = {self.source_db, self.target_db}
+        if repair == "delete":
+            seen: set[type[models.Model]] = set()
+            models_left: list[type[models.Model]] = [self.field.model]
+            while models_left:
+                model = models_left.pop()
+                if model in seen:
+                    continue
+                seen.add(model)
+                for relation in model._meta.related_objects:
+                    related = relation.related_model
+                    if isinstance(relation.field, CrossDBForeignKey):
+                        found.add(routers.source_db_for_write(relation.field))
+                    else:
+                        found.add(router.db_for_write(related))
+                    models_left.append(related)
+        return sorted(found)
 
     def _partition_q(self, queryset: models.QuerySet[Any]) -> Q:
         """
-        Part K of N disjoint ranges of the primary key, the order pages follow,
-        so a part is a run of pages; the primary key being unique, no collation
-        can put a row in two parts or in none.
+        Part K of N disjoint ranges of the column pages follow, so a part is a
+        run of pages: the key when pages follow it (a key's rows are then all in
+        one part), else the primary key. Either column compares exactly, so no
+        row can fall in two parts or in none.
         """
         assert self.partition is not None
         index, count = self.partition.index, self.partition.count
+        if self.pages_by_key:
+            return _equal_runs(queryset, self.field.attname, index, count)
         if is_integer(self.field.model._meta.pk):
             bounds = queryset.aggregate(low=Min("pk"), high=Max("pk"))
             if bounds["low"] is None:
@@ -246,26 +167,17 @@ class Verifier:
             width = (high - low) // count + 1
             start = low + index * width
             return Q(pk__gte=start, pk__lt=start + width)
-        # Other primary keys: N runs of equal length of the sorted primary keys.
-        pks = queryset.order_by("pk").values_list("pk", flat=True)
-        total = pks.count()
-        start_at, end_at = index * total // count, (index + 1) * total // count
-        if start_at >= end_at:
-            return Q(pk__in=[])
-        condition = Q(pk__gte=pks[start_at])
-        if end_at < total:
-            condition &= Q(pk__lt=pks[end_at])
-        return condition
+        return _equal_runs(queryset, "pk", index, count)
 
     def pages(self) -> Generator[dict[Any, int], None, None]:
         """
         ``{key: rows holding it}`` for each page of at most ``batch_size`` source
-        rows, in primary key order; a key may appear on several pages.
+        rows, in key order when ``pages_by_key`` is set, else in primary key
+        order; keys are counted in Python, exactly.
 
-        A page is the next rows after the last primary key seen, plus one row
-        that tells whether another page follows. The pages differ only in that
-        primary key, so the query is compiled once. Keys are counted in Python,
-        exactly, whatever the key column's collation.
+        A page is read with one row more, which tells whether another page
+        follows. The pages differ only in the key or primary key they start
+        after, so each query is compiled once.
 
         When both databases are servers, the next page is read in a worker
         thread while the caller probes the target with this one, so the two
@@ -273,13 +185,6 @@ class Verifier:
         and releases the interpreter lock row by row, so two threads would
         mostly wait for each other (measured twice as slow).
         """
-        size = self.batch_size
-        rows = self.source_rows().order_by("pk").values_list("pk", self.field.attname)
-        bound = Slot()
-        first = CompiledQuery(rows[: size + 1])
-        after = CompiledQuery(rows.filter(AfterSlot(F("pk"), bound))[: size + 1], bound)
-        connection = connections[self.source_db]
-        prepare_pk = self.field.model._meta.pk.get_db_prep_value
         with ExitStack() as stack:
             worker: ThreadPoolExecutor | None = None
             if self.reads_ahead():
@@ -289,6 +194,7 @@ class Verifier:
                 worker = stack.enter_context(
                     ThreadPoolExecutor(max_workers=1, thread_name_prefix="crossdb-verify")
                 )
+            connection = connections[self.source_db]
 
             def read(query: CompiledQuery, *values: Any) -> Callable[[], list[Any]]:
                 if worker is None:
@@ -296,14 +202,76 @@ class Verifier:
                 cursor = connection.cursor()  # made here: Django checks the thread here
                 return worker.submit(query.fetch, cursor, *values).result
 
-            pending = read(first)
-            while page := pending():
-                if len(page) <= size:
-                    yield Counter(map(itemgetter(1), page))
-                    return
-                last_pk = page[size - 1][0]
-                pending = read(after, prepare_pk(last_pk, connection))
-                yield Counter(map(itemgetter(1), page[:size]))
+            if self.pages_by_key:
+                yield from self._pages_in_key_order(read)
+            else:
+                yield from self._pages_in_pk_order(read)
+
+    def _pages_in_pk_order(self, read: _Read) -> Generator[dict[Any, int], None, None]:
+        size = self.batch_size
+        rows = self.source_rows().order_by("pk").values_list("pk", self.field.attname)
+        bound = Slot()
+        first = CompiledQuery(rows[: size + 1])
+        after = CompiledQuery(rows.filter(AfterSlot(F("pk"), bound))[: size + 1], bound)
+        prepare_pk = self.field.model._meta.pk.get_db_prep_value
+        connection = connections[self.source_db]
+        pending = read(first)
+        while page := pending():
+            if len(page) <= size:
+                yield Counter(map(itemgetter(1), page))
+                return
+            pending = read(after, prepare_pk(page[size - 1][0], connection))
+            yield Counter(map(itemgetter(1), page[:size]))
+
+    def _pages_in_key_order(self, read: _Read) -> Generator[dict[Any, int], None, None]:
+        """
+        The key column in key order (its index read as is). When the row after
+        the page holds the page's last key, that key's rows are left for the
+        next page, which starts at it; when they fill the whole page, they are
+        read in pages of their own, by primary key.
+        """
+        attname = self.field.attname
+        column = F(attname)
+        size = self.batch_size
+        rows = self.source_rows().order_by(attname).values_list(attname)
+        bound = Slot()
+        first = CompiledQuery(rows[: size + 1])
+        starting_at = CompiledQuery(rows.filter(FromSlot(column, bound))[: size + 1], bound)
+        after = CompiledQuery(rows.filter(AfterSlot(column, bound))[: size + 1], bound)
+        prepare = self.field.get_db_prep_value
+        connection = connections[self.source_db]
+        pending = read(first)
+        while keys := list(map(itemgetter(0), pending())):
+            if len(keys) <= size:
+                yield Counter(keys)
+                return
+            last = keys[size - 1]
+            if keys[size] != last:
+                page, next_page = Counter(keys[:size]), after
+            else:
+                # Equal keys are neighbours: walk back to the first row of the last key
+                # (equality, not order: MariaDB does not sort UUIDs as Python does).
+                cut = size - 1
+                while cut and keys[cut - 1] == last:
+                    cut -= 1
+                if not cut:
+                    yield from self._pages_of_one_key(last)
+                    pending = read(after, prepare(last, connection))
+                    continue
+                page, next_page = Counter(keys[:cut]), starting_at
+            pending = read(next_page, prepare(last, connection))
+            yield page
+
+    def _pages_of_one_key(self, key: Any) -> Generator[dict[Any, int], None, None]:
+        """The rows of one key that fills pages, a page at a time, in primary key order."""
+        size = self.batch_size
+        rows = self.source_rows().filter(**{self.field.attname: key}).order_by("pk")
+        pks = list(rows.values_list("pk", flat=True)[: size + 1])
+        while len(pks) > size:
+            yield {key: size}
+            pks = list(rows.filter(pk__gt=pks[size - 1]).values_list("pk", flat=True)[: size + 1])
+        if pks:
+            yield {key: len(pks)}
 
     def reads_ahead(self) -> bool:
         """
@@ -377,7 +345,7 @@ class Verifier:
         """Keys whose deletion is recorded but not yet propagated to this link."""
         from crossdb.models import PendingPropagation
 
-        if not _has_pending_table(self.target_db):
+        if not has_pending_table(self.target_db):
             return set()  # not migrated there; check crossdb.E008 says so when it matters
         to_python = self.field.target_field.to_python
         rows = PendingPropagation.objects.using(self.target_db).filter(
@@ -415,7 +383,10 @@ class Verifier:
 
         with closing(self.pages()) as pages:
             for page in pages:
-                found = self.probe(list(page))
+                keys = list(page)
+                # Integer keys in key order: the first and last bound a range probe.
+                bounds = (keys[0], keys[-1]) if self.pages_by_key else None
+                found = self.probe(keys, bounds)
                 for key in page:
                     if key not in found:
                         suspects[key] = suspects.get(key, 0) + page[key]
@@ -472,71 +443,47 @@ class Verifier:
         return changed
 
 
-def _has_pending_table(alias: str) -> bool:
-    """Whether crossdb's table is migrated on ``alias``; an unreachable database raises."""
-    from crossdb.models import PendingPropagation
-
-    with connections[alias].cursor() as cursor:
-        tables = connections[alias].introspection.table_names(cursor)
-    return PendingPropagation._meta.db_table in tables
+_Read = Callable[..., Callable[[], list[Any]]]
 
 
-def pending_propagations() -> list[dict[str, Any]]:
-    """One entry per link and database with deletions still to propagate."""
-    from crossdb.models import PendingPropagation
-
-    found: list[dict[str, Any]] = []
-    for alias in connections:
-        if not _has_pending_table(alias):
-            continue
-        rows = list(PendingPropagation.objects.using(alias).order_by("id"))
-        grouped: dict[tuple[str, str], list[Any]] = {}
-        for row in rows:
-            grouped.setdefault(
-                (f"{row.source_model}.{row.source_field}", row.target_model), []
-            ).append(row)
-        for (link, target), group in grouped.items():
-            found.append(
-                {
-                    "database": alias,
-                    "link": link,
-                    "target": target,
-                    "rows": len(group),
-                    "keys": sum(len(row.keys) for row in group),
-                    "oldest": group[0].created_at.isoformat(),
-                }
-            )
-    return found
-
-
-def merge_reports(parts: Iterable[dict[str, Any]], sample: int = 10) -> dict[str, Any]:
+def pages_by_key(field: CrossDBForeignKey, alias: str) -> bool:
     """
-    Merge the JSON documents (or their ``links`` lists) of ``--partition`` runs.
-
-    The parts of one link cover disjoint primary key ranges, so the counts (of
-    rows) add up; a key may have rows in several parts, so the samples are
-    unions (distinct keys, at most ``sample``, in the parts' order: the order
-    of one whole run).
+    Whether ``field``'s column on ``alias`` compares keys exactly in SQL, so that
+    ``key > last`` skips no row: integers, and UUIDs in a column of their own
+    type (PostgreSQL's ``uuid``, MariaDB's ``UUID`` from 10.7, both compared as
+    128-bit values) or in SQLite's ``char(32)`` under its default ``BINARY``
+    collation (Django writes them as lowercase hex). On MySQL a UUID is
+    ``char(32)`` under the table's collation, so text rules apply.
     """
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    pending: dict[tuple[str, str], dict[str, Any]] = {}
-    for part in parts:
-        links = part.get("links", [part])
-        for link in links:
-            key = (link["model"], link["field"])
-            into = merged.setdefault(
-                key, {**link, "checked": 0, "orphans": 0, "pending": 0, "sample": []}
-            )
-            for count in ("checked", "orphans", "pending"):
-                into[count] += link.get(count, 0)
-            for value in link["sample"]:
-                if value not in into["sample"] and len(into["sample"]) < sample:
-                    into["sample"].append(value)
-        for row in part.get("pending_propagations", ()):
-            pending[(row["database"], row["link"])] = row
-    links = [merged[key] for key in sorted(merged)]
-    return {
-        "total_orphans": sum(link["orphans"] for link in links),
-        "links": links,
-        "pending_propagations": list(pending.values()),
-    }
+    key = field.target_field
+    if is_integer(key):
+        return True
+    if isinstance(key, UUIDField):
+        connection = connections[alias]
+        return bool(connection.features.has_native_uuid_field or connection.vendor == "sqlite")
+    return False
+
+
+def _equal_runs(queryset: models.QuerySet[Any], column: str, index: int, count: int) -> Q:
+    """
+    Run ``index`` of ``count`` runs of equal length of ``queryset``'s rows sorted
+    by ``column`` (the rows of one value all in the run where it starts).
+    """
+    values = queryset.order_by(column).values_list(column, flat=True)
+    total = values.count()
+    start_at, end_at = index * total // count, (index + 1) * total // count
+    if start_at >= end_at:
+        return Q(pk__in=[])
+    condition = Q(**{f"{column}__gte": values[start_at]}) if start_at else Q()
+    if end_at < total:
+        condition &= Q(**{f"{column}__lt": values[end_at]})
+    return condition
+
+
+def connection_error(alias: str) -> str | None:
+    """Why ``alias`` cannot be reached (the driver's first line), None when it can."""
+    try:
+        connections[alias].ensure_connection()
+    except DatabaseError as error:
+        return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    return None
