@@ -14,6 +14,7 @@ import inspect
 
 import django
 import pytest
+from django.contrib.admin.views.main import ChangeList
 from django.core.serializers import python as python_serializer
 from django.core.serializers import xml_serializer
 from django.db.models.deletion import Collector
@@ -73,6 +74,11 @@ REVERSE_ONE = related_descriptors.ReverseOneToOneDescriptor
 
 COPIES.update(
     {
+        # crossdb.admin.CrossDBChangeList.apply_select_related (its "raise" branch)
+        "ChangeList.apply_select_related()": (
+            lambda: method(ChangeList, "apply_select_related"),
+            {"5.2": "5971e3352148cd1a", "6.0": "5971e3352148cd1a", "6.1": "186fd9f239b6fe9f"},
+        ),
         # crossdb.descriptors.CrossDBForwardDescriptor.__get__ and _cached_on_ancestor()
         "ForwardManyToOneDescriptor.__get__()": (
             lambda: method(FORWARD, "__get__"),

@@ -230,7 +230,10 @@ class CrossDBChangeList(ChangeList):
     def apply_select_related(self, qs: QuerySet[Any]) -> QuerySet[Any]:
         # Django joins every foreign key in list_display (5.2: every non-null one
         # in the model once list_display has any), cross-database ones included:
-        # our queryset loads those in a second step (crossdb.select_related).
+        # our queryset loads those in a second step (crossdb.select_related). The
+        # "raise" branch follows Django 5.2's ChangeList.apply_select_related
+        # (django/contrib/admin/views/main.py) case by case, leaving out the paths
+        # that cross; tests/test_django_copies.py notices when it changes.
         if crossdb_settings.SELECT_RELATED != "raise":
             return super().apply_select_related(_cross_db_queryset(qs))
         if self.list_select_related is True:
