@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import platform
 import os
 import re
 import subprocess
@@ -53,7 +54,11 @@ class TestReport:
 
         assert result.exit_code == 1
         assert document["schema_version"] == 1
-        assert document["versions"] == {"crossdb": "0.1.0.dev0", "django": django.get_version()}
+        assert document["versions"] == {
+            "crossdb": "0.1.0.dev0",
+            "django": django.get_version(),
+            "python": platform.python_version(),
+        }
         assert document["databases"] == ["default", "employee"]
         started = datetime.fromisoformat(document["started_at"])
         finished = datetime.fromisoformat(document["finished_at"])
