@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import platform
 import os
+import platform
 import re
 import subprocess
 import sys
