@@ -75,3 +75,26 @@ ENVELOPE = ("schema_version", "started_at", "finished_at", "duration_s", "versio
 def without_envelope(document: dict[str, Any]) -> dict[str, Any]:
     """A verify_links JSON document without the fields that differ from run to run."""
     return {key: value for key, value in document.items() if key not in ENVELOPE}
+
+
+def all_pending() -> list[Any]:
+    """Every crossdb.PendingPropagation row, in every database."""
+    from crossdb.models import PendingPropagation
+
+    return [row for alias in connections for row in PendingPropagation.objects.using(alias)]
+
+
+def expire_claims(model: Any = None) -> None:
+    """
+    What the end of a dead process's lease looks like to the next runner: every claim on
+    ``model``'s rows (PendingPropagation by default) has run out, in every database.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crossdb.models import PendingPropagation
+
+    past = timezone.now() - timedelta(seconds=1)
+    for alias in connections:
+        (model or PendingPropagation).objects.using(alias).update(claimed_until=past)

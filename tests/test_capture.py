@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,17 +20,18 @@ from django.db.migrations.graph import MigrationGraph
 from django.db.migrations.questioner import MigrationQuestioner
 from django.db.migrations.state import ProjectState
 from django.test.utils import isolate_apps
-from django.utils import timezone
 
 from crossdb import CrossDBForeignKey
 from crossdb.autodetector import CaptureAutodetector
 from crossdb.capture import install_after_migrate, suspended
 from crossdb.capture_checks import check_capture
 from crossdb.capture_sql import installed_triggers, trigger_name
-from crossdb.models import CapturedDeletion, PendingPropagation
+from crossdb.models import CapturedDeletion
 from crossdb.operations import InstallCaptureTriggers, RemoveCaptureTriggers
 from crossdb.propagation import propagate_pending
 from crossdb.testing import CaptureQueriesPerDatabase
+from tests import helpers
+from tests.helpers import all_pending
 from tests.integrity.models import (
     CapAccount,
     CapBadge,
@@ -57,10 +57,6 @@ def queued(alias: str, kind: str = "delete") -> list[CapturedDeletion]:
 
 def all_queued() -> list[CapturedDeletion]:
     return [row for alias in connections for row in CapturedDeletion.objects.using(alias)]
-
-
-def all_pending() -> list[PendingPropagation]:
-    return [row for alias in connections for row in PendingPropagation.objects.using(alias)]
 
 
 def raw_delete(model: type[models.Model], alias: str, keys: list[object]) -> None:
@@ -290,9 +286,7 @@ else:
 
 
 def expire_claims() -> None:
-    past = timezone.now() - timedelta(seconds=1)
-    for alias in connections:
-        CapturedDeletion.objects.using(alias).update(claimed_until=past)
+    helpers.expire_claims(CapturedDeletion)
 
 
 class TestKilledProcess:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 
 import pytest
 from django.contrib.admin.utils import NestedObjects
 from django.contrib.auth.models import User
 from django.db import connections, transaction
 from django.db.models import ProtectedError, RestrictedError
-from django.utils import timezone
 
 from crossdb.models import PendingPropagation
-from tests.helpers import assert_num_queries_per_db, run_command
+from tests.helpers import all_pending, assert_num_queries_per_db, expire_claims, run_command
 from tests.hr.models import Employee, Order
 from tests.integrity.models import (
     Account,
@@ -39,20 +37,9 @@ def pending(alias: str = "default", source: str | None = None) -> list[PendingPr
     return list(rows if source is None else rows.filter(source_model=source))
 
 
-def all_pending() -> list[PendingPropagation]:
-    return [row for alias in connections for row in pending(alias)]
-
-
 @pytest.fixture
 def account() -> Account:
     return Account.objects.create(name="acme")
-
-
-def expire_claims() -> None:
-    """What the end of a dead process's lease looks like to the next runner."""
-    past = timezone.now() - timedelta(seconds=1)
-    for alias in connections:
-        PendingPropagation.objects.using(alias).update(claimed_until=past)
 
 
 @pytest.fixture

@@ -11,17 +11,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.contrib.admin.utils import NestedObjects
 from django.db import connections, transaction
 from django.db.models import RestrictedError, signals
-from django.utils import timezone
 
-from crossdb.models import PendingPropagation
 from crossdb.propagation import propagate_pending
+from tests.helpers import all_pending, expire_claims
 from tests.integrity.models import (
     Account,
     Alert,
@@ -44,16 +42,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 class Boom(Exception):
     pass
-
-
-def all_pending() -> list[PendingPropagation]:
-    return [row for alias in connections for row in PendingPropagation.objects.using(alias)]
-
-
-def expire_claims() -> None:
-    past = timezone.now() - timedelta(seconds=1)
-    for alias in connections:
-        PendingPropagation.objects.using(alias).update(claimed_until=past)
 
 
 class TestReferencingDatabaseInATransaction:
