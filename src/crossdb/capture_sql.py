@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models
 
 if TYPE_CHECKING:
@@ -134,7 +135,11 @@ def install_sql(spec: TriggerSpec, connection: Any) -> list[str]:
             f"CAST(OLD.{column} AS TEXT), 'delete', strftime('%Y-%m-%d %H:%M:%f', {now}), "
             f"'', 0, ''); END",
         ]
-    raise NotImplementedError(f"crossdb cannot capture deletions on {connection.vendor}.")
+    # Check crossdb.E042 refuses capture_deletes=True for such a backend before any migration.
+    raise ImproperlyConfigured(
+        f"crossdb cannot capture deletions on {connection.vendor} (database "
+        f"{connection.alias!r}): triggers exist for PostgreSQL, MySQL/MariaDB and SQLite only."
+    )
 
 
 def remove_sql(link: str, connection: Any) -> list[str]:
