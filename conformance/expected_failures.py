@@ -56,11 +56,6 @@ TWO_STEPS: Entry = (
     "the test counts the queries.",
     "docs/prefetch.rst#select-related-across-databases",
 )
-DEFECT_SELECT_RELATED_NAMES: Entry = (
-    "DEFECT: select_related() with a name Django rejects (an unknown or non-relational field, a "
-    "generic relation) reads rows before the FieldError Django raises when compiling.",
-    "docs/conformance.rst#known-defects",
-)
 ONE_CONNECTION: Entry = (
     "The test opens its transaction and disables constraint checks on the default connection "
     "only (transaction.atomic(), connection.constraint_checks_disabled()); the routed mode "
@@ -237,15 +232,6 @@ _SELECT_RELATED_ROUTED: dict[str, Entry] = {
     "select_related_regress.tests.SelectRelatedRegressTests.test_regression_10733": TWO_STEPS,
     "select_related_regress.tests.SelectRelatedRegressTests.test_null_join_promotion": JOIN,
     "select_related_regress.tests.SelectRelatedRegressTests.test_regression_7110": JOIN,
-    "select_related.tests.SelectRelatedValidationTests.test_generic_relations": (
-        DEFECT_SELECT_RELATED_NAMES
-    ),
-    "select_related.tests.SelectRelatedValidationTests.test_invalid_field": (
-        DEFECT_SELECT_RELATED_NAMES
-    ),
-    "select_related.tests.SelectRelatedValidationTests.test_non_relational_field_nested": (
-        DEFECT_SELECT_RELATED_NAMES
-    ),
 }
 
 

@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.core import checks
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import connections, models
 from django.test.utils import isolate_apps, override_settings
 from django.urls import path
@@ -281,6 +281,26 @@ class TestRefusals:
         # hr.Employee's manager is django-model-utils' InheritanceManager.
         with assert_num_queries_per_db({}), pytest.raises(CrossDatabaseJoinError):
             list(Employee.objects.select_related("user"))
+
+
+class TestInvalidNames:
+    """Django's FieldError, in Django's words, before any database is read."""
+
+    def test_unknown_name_beyond_a_cross_database_hop(self, shop):
+        message = "Invalid field name(s) given in select_related: 'nothing'. Choices are: user"
+        with assert_num_queries_per_db({}), pytest.raises(FieldError) as raised:
+            list(Parcel.objects.select_related("order__customer__nothing"))
+        assert str(raised.value) == message
+
+    def test_non_relational_name_beyond_a_cross_database_hop(self, shop):
+        message = "Non-relational field given in select_related: 'note'. Choices are: customer"
+        with assert_num_queries_per_db({}), pytest.raises(FieldError) as raised:
+            list(Parcel.objects.select_related("order__note"))
+        assert str(raised.value) == message
+
+    def test_under_iterator_too(self, shop):
+        with assert_num_queries_per_db({}), pytest.raises(FieldError, match="'nothing'"):
+            next(Parcel.objects.select_related("courier__user__nothing").iterator())
 
 
 # The admin --------------------------------------------------------------------------------

@@ -122,6 +122,7 @@ def plan(queryset: QuerySet[Any]) -> Plan | None:
     joins, lookups = _split(query.get_meta(), requested, "", fields)
     if not lookups:
         return None
+    _validate(lookups)
     hops = _first_hops(query.get_meta(), requested, lookups)
     lookups = [lookup for lookup in lookups if lookup not in {field.name for field in hops}]
     # A reverse manager's queryset sets its instance on every row (ModelIterable).
@@ -153,6 +154,8 @@ def _hop(opts: Any, name: str) -> tuple[Any, Any, str] | None:
         return None
     if not relation.is_relation or relation.many_to_many or relation.one_to_many:
         return None
+    if relation.related_model is None:
+        return None  # a GenericForeignKey: the compiler refuses it, in Django's words
     if relation.concrete or not relation.auto_created:  # forward
         crossing = relation if _is_cross(relation) else None
         return crossing, relation.related_model, relation.name
@@ -189,6 +192,19 @@ def _split(
             lookups.append(path)
         lookups.extend(_prefixed(lookup, path) for lookup in deeper)
     return joins, lookups
+
+
+def _validate(lookups: list[Lookup]) -> None:
+    """
+    Raise Django's ``FieldError`` for a name beyond a cross-database hop
+    (``select_related("user__no_such_field")``) before any row is read, as the
+    compiler does for one database: each second step's ``select_related`` is
+    compiled (not run) now.
+    """
+    for lookup in lookups:
+        if isinstance(lookup, Prefetch) and lookup.queryset is not None:
+            queryset = lookup.queryset
+            queryset.query.get_compiler(using=queryset.db).as_sql()
 
 
 def _paths(tree: Tree, prefix: str = "") -> Iterator[str]:
