@@ -26,11 +26,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Generator, Sequence
 from dataclasses import dataclass, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
-from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 
 from crossdb.batching import by_keys
@@ -39,9 +38,6 @@ from crossdb.fields import CrossDBForeignKey
 from crossdb.verification.engine import Verifier
 from crossdb.verification.links import Partition, VerificationError, link_label
 from crossdb.verification.report import LinkResult
-
-# (log row id, source primary key as text, first checked at, due for its last check)
-_LogRow = tuple[int, str, Any, bool | None]
 
 
 @dataclass
@@ -99,62 +95,63 @@ class IncrementalVerifier(Verifier):
 
     def pages(self) -> Generator[dict[Any, int], None, None]:
         """``{key: logged rows holding it}`` for each page of the log, in id order."""
-        cutoff = Now() - timedelta(seconds=self.delay)
-        due = ExpressionWrapper(Q(first_checked_at__lte=cutoff), output_field=BooleanField())
-        rows = (
-            self.log()
-            .annotate(due=due)
-            .order_by("id")
-            .values_list("id", "source_pk", "first_checked_at", "due")
-        )
+        rows = self.log().order_by("id").values_list("id", "source_pk", "first_checked_at")
+        # The database's clock, read once: comparing each row to ``Now() - delay`` in
+        # SQL costs a call into Python per row on SQLite.
+        now = self.log().annotate(now=Now()).values_list("now", flat=True).first()
+        if now is None:
+            return  # nothing logged
+        cutoff = now - timedelta(seconds=self.delay)
+        to_python = self.field.model._meta.pk.to_python
         last = 0
         while True:
-            page_rows: list[_LogRow] = list(rows.filter(id__gt=last)[: self.batch_size])
+            page_rows = list(rows.filter(id__gt=last)[: self.batch_size])
             if not page_rows:
                 return
             last = page_rows[-1][0]
             self.logged += len(page_rows)
-            keys = self._current_keys(row[1] for row in page_rows)
-            page = Counter(keys[pk] for pk in self._pks(page_rows) if pk in keys)
+            logged = [(row_id, to_python(pk), checked) for row_id, pk, checked in page_rows]
+            keys = self._current_keys({pk for _, pk, _ in logged})
+            page = Counter(keys[pk] for _, pk, _ in logged if pk in keys)
             self._found = set()
             if page:
                 # Keys in order, as Verifier.run() expects when it probes a range.
                 yield dict(sorted(page.items())) if self.pages_by_key else page
-            self._settle(page_rows, keys, missing={k for k in page if k not in self._found})
+            self._settle(logged, keys, {k for k in page if k not in self._found}, cutoff)
             if len(page_rows) < self.batch_size:
                 return
 
-    def _pks(self, page_rows: Sequence[_LogRow]) -> list[Any]:
-        to_python = self.field.model._meta.pk.to_python
-        return [to_python(row[1]) for row in page_rows]
-
-    def _current_keys(self, source_pks: Any) -> dict[Any, Any]:
+    def _current_keys(self, pks: Collection[Any]) -> dict[Any, Any]:
         """``{primary key: key}`` of the logged source rows that exist and hold a key."""
-        to_python = self.field.model._meta.pk.to_python
-        pks = list({to_python(pk) for pk in source_pks})
         manager = self.field.model._base_manager.using(self.source_db)
         rows = manager.filter(**{f"{self.field.attname}__isnull": False})
         found: dict[Any, Any] = {}
-        for chunk in by_keys(rows.values_list("pk", self.field.attname), "pk", pks):
+        for chunk in by_keys(rows.values_list("pk", self.field.attname), "pk", list(pks)):
             found.update(chunk)
         return found
 
     def _settle(
-        self, page_rows: Sequence[_LogRow], keys: dict[Any, Any], missing: Collection[Any]
+        self,
+        logged: Sequence[tuple[int, Any, datetime | None]],
+        keys: dict[Any, Any],
+        missing: Collection[Any],
+        cutoff: datetime,
     ) -> None:
         """Mark the page's rows checked once, forget those checked twice (see the module)."""
         first: list[int] = []
         done: list[int] = []
-        for (row_id, _, checked_at, due), pk in zip(page_rows, self._pks(page_rows), strict=True):
+        for row_id, pk, checked_at in logged:
             key = keys.get(pk)
+            due = checked_at is not None and checked_at <= cutoff
             if key is None or (due and key not in missing):
                 done.append(row_id)
             elif checked_at is None:
                 first.append(row_id)
-        unchecked = self.log().filter(first_checked_at__isnull=True)
-        for queryset in by_keys(unchecked, "id", first):
+        # By id alone (ids are unique across links): the primary key finds the rows.
+        rows = self.log().model.objects.using(self.source_db)
+        for queryset in by_keys(rows.filter(first_checked_at__isnull=True), "id", first):
             queryset.update(first_checked_at=Now())
-        for queryset in by_keys(self.log(), "id", done):
+        for queryset in by_keys(rows, "id", done):
             queryset.delete()
 
 
