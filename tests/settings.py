@@ -120,6 +120,8 @@ CROSSDB_ROUTES = {
     "integrity.CapHolder": "default",
     "integrity.CapToken": "asset",
     "integrity.CapUse": "default",
+    "integrity.CapRoom": "default",
+    "integrity.CapBooking": "asset",
     # select_related across databases: orders in employee, parcels in asset.
     "orders": "employee",
     "orders.Parcel": "asset",

@@ -87,3 +87,18 @@ class VerifySparseSource(KeyOnly):
 
 class VerifyTargetCopy(KeyOnly):
     """VerifyTarget's keys copied into the sources' database, for the anti-join baseline."""
+
+
+# bench_incremental.py: verify_links --incremental after 1% of the references were written.
+
+
+class IncrementalTarget(KeyOnly):
+    """In 'default'; the multiples of 100 are missing."""
+
+
+class IncrementalSource(KeyOnly):
+    """In 'source': its inserts and key updates are logged by the capture_deletes triggers."""
+
+    target = CrossDBForeignKey(
+        IncrementalTarget, models.CASCADE, related_name="+", capture_deletes=True
+    )

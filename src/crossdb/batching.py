@@ -153,6 +153,9 @@ class InJSONArray(KeysParameter):
 
     @classmethod
     def parameter(cls, keys: Sequence[Any], field: Any, connection: Any) -> Any:
+        if is_integer(field):
+            # Integers need no preparing: a third of an incremental verify_links run's time.
+            return json.dumps(list(map(int, keys)))
         prepared = [field.get_db_prep_value(key, connection) for key in keys]
         return json.dumps(prepared)
 

@@ -234,6 +234,9 @@ def install_after_migrate(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     ``post_migrate`` receiver: put back the triggers SQLite dropped with a rebuilt
     table, and install those of source apps without migrations.
     """
+    from crossdb.capture_log_sql import install_missing_logs
+
+    install_missing_logs(using)
     connection = connections[using]
     if connection.vendor not in VENDORS or not _table_exists(connection, QUEUE_TABLE):
         return

@@ -1,6 +1,6 @@
 """
 Database checks of deletion capture (tagged ``database``: ``check --database``,
-``migrate --database``), ``crossdb.W040``-``W043``.
+``migrate --database``), ``crossdb.W040``-``W044``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from crossdb.capture import captured_links, link_label, missing_links
+from crossdb.capture_log_sql import LOG_TABLE, logged_links, missing_log_links
 from crossdb.capture_sql import QUEUE_TABLE
 from crossdb.conf import capture_settings
 
@@ -123,4 +124,31 @@ def _pending_age(alias: str) -> list[checks.CheckMessage]:
                 id="crossdb.W043",
             )
         )
+    return messages
+
+
+@checks.register(checks.Tags.database)
+def check_log_triggers(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``crossdb.W044``: a captured link written in a database without its log trigger."""
+    messages: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        if not logged_links(alias):
+            continue
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            migrated = LOG_TABLE in connection.introspection.table_names(cursor)
+        for field in logged_links(alias) if not migrated else missing_log_links(alias):
+            messages.append(
+                checks.Warning(
+                    f"The trigger logging written references of {link_label(field)} is "
+                    f"missing from database {alias!r}: `verify_links --incremental` does not "
+                    f"see the references written there.",
+                    hint=f"Run `manage.py migrate --database {alias}`: it installs the trigger"
+                    + ("." if migrated else f" and crossdb's table {LOG_TABLE}."),
+                    obj=field,
+                    id="crossdb.W044",
+                )
+            )
     return messages

@@ -77,6 +77,11 @@ def _lease(value: Any) -> bool:
     return number and math.isfinite(value) and 0 < value <= MAX_LEASE
 
 
+def _delay(value: Any) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and math.isfinite(value) and 0 <= value <= MAX_LEASE
+
+
 # setting: (is it valid?, what it must be, whether None is allowed)
 NUMERIC: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
     "CROSSDB_MAX_LOOKUP_KEYS": (_positive_integer, "a positive integer", False),
@@ -85,6 +90,11 @@ NUMERIC: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
     "CROSSDB_PROPAGATION_LEASE": (
         _lease,
         f"a positive number of seconds, at most {MAX_LEASE:.0f} (a year)",
+        False,
+    ),
+    "CROSSDB_INCREMENTAL_RECHECK_DELAY": (
+        _delay,
+        f"a number of seconds from 0 to {MAX_LEASE:.0f} (a year)",
         False,
     ),
 }

@@ -79,5 +79,14 @@ class CaptureSettings:
         value = getattr(settings, "CROSSDB_PENDING_WARN_AGE", 3600)
         return None if value is None else float(value)
 
+    @property
+    def INCREMENTAL_RECHECK_DELAY(self) -> float:
+        """
+        Seconds after its first check that ``verify_links --incremental`` checks a
+        written reference again before forgetting it: longer than the longest
+        transaction deleting targets, whose deletion the first check could not see.
+        """
+        return float(getattr(settings, "CROSSDB_INCREMENTAL_RECHECK_DELAY", 60))
+
 
 capture_settings = CaptureSettings()

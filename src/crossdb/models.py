@@ -1,4 +1,5 @@
-"""The one table of this app: deletions whose effects are still to be applied elsewhere."""
+"""The tables of this app: deletions whose effects are still to be applied elsewhere, and
+references written since the last incremental verification."""
 
 from __future__ import annotations
 
@@ -105,3 +106,31 @@ class CapturedDeletion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link}: {self.kind} {self.target_key!r}"
+
+
+class WrittenReference(models.Model):
+    """
+    A source row of a link with ``capture_deletes=True`` whose reference was
+    written (inserted, or its key updated to a value), logged by a trigger on the
+    source's table in the writing transaction: what ``verify_links --incremental``
+    checks (``crossdb.verification.incremental``).
+
+    ``source_pk`` is the row's primary key as text: a run reads the row's current
+    key, so later updates, NULLs and deleted rows need no log of their own.
+    ``first_checked_at`` (database time) is set by the run that first checks the
+    row; a run at least ``CROSSDB_INCREMENTAL_RECHECK_DELAY`` seconds later checks
+    it again and deletes it, unless its target is missing.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    link = models.CharField(max_length=200)
+    source_pk = ExactTextField()
+    first_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "written reference"
+        indexes = [models.Index(fields=["link", "id"], name="crossdb_written_link_id")]
+
+    def __str__(self) -> str:
+        return f"{self.link}: row {self.source_pk!r}"

@@ -2,8 +2,10 @@
 Migration operations installing and removing a link's capture triggers.
 
 They belong in the *source* app's migrations (the target may be ``auth.User``,
-whose migrations are not yours) and act only when migrating the database that
-holds the target's table; on every other database they do nothing::
+whose migrations are not yours) and act when migrating the database that holds
+the target's table (the capture triggers) or the source's table (the triggers
+logging written references, ``crossdb.capture_log_sql``); on every other
+database they do nothing::
 
     from crossdb.operations import InstallCaptureTriggers
 
@@ -24,6 +26,7 @@ from django.db import router
 from django.db.migrations.operations.base import Operation
 
 from crossdb.capture import install, remove
+from crossdb.capture_log_sql import LogSpec, install_log, remove_log, source_database
 from crossdb.capture_sql import VENDORS, TriggerSpec, key_kind
 
 
@@ -76,13 +79,35 @@ class InstallCaptureTriggers(Operation):
             target = state.apps.get_model(self.target)
             return bool(router.allow_migrate_model(alias, target))
 
+    def _logs_on(self, schema_editor: Any, state: Any) -> bool:
+        """Whether ``schema_editor``'s database is the one holding the source's table."""
+        connection = schema_editor.connection
+        if connection.vendor not in VENDORS:
+            return False
+        alias: str = connection.alias
+        try:
+            from crossdb.capture import field_for
+
+            return source_database(field_for(self.link)) == alias
+        except (LookupError, FieldDoesNotExist):
+            source = state.apps.get_model(self.link.rpartition(".")[0])
+            return bool(router.allow_migrate_model(alias, source))
+
+    def _log_spec(self, state: Any) -> LogSpec:
+        model_label, _, name = self.link.rpartition(".")
+        return LogSpec.of(state.apps.get_model(model_label)._meta.get_field(name), self.link)
+
     def _install(self, schema_editor: Any, state: Any) -> None:
         if self._acts_on(schema_editor, state):
             install(schema_editor.connection, self._spec(state))
+        if self._logs_on(schema_editor, state):
+            install_log(schema_editor.connection, self._log_spec(state))
 
     def _remove(self, schema_editor: Any, state: Any) -> None:
         if self._acts_on(schema_editor, state):
             remove(schema_editor.connection, self.link)
+        if self._logs_on(schema_editor, state):
+            remove_log(schema_editor.connection, self.link)
 
     def database_forwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any

@@ -192,3 +192,17 @@ class CapUse(models.Model):
     """Lives in ``default``."""
 
     token = CrossDBForeignKey(CapToken, models.CASCADE, capture_deletes=True, related_name="uses")
+
+
+class CapRoom(models.Model):
+    """Lives in ``default`` (PostgreSQL on the real topology): integer keys."""
+
+    name = models.CharField(max_length=50, default="")
+
+
+class CapBooking(models.Model):
+    """Lives in ``asset`` (SQLite in both topologies): a logged source on SQLite."""
+
+    room = CrossDBForeignKey(
+        CapRoom, models.SET_NULL, null=True, capture_deletes=True, related_name="bookings"
+    )

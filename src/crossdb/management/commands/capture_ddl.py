@@ -1,4 +1,7 @@
-"""Print the SQL creating (or removing) a link's capture triggers, to run by hand."""
+"""
+Print the SQL creating (or removing) a link's capture triggers, to run by hand:
+those on the target's table, then those logging written references on the source's.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from crossdb.capture import field_for, target_database
+from crossdb.capture_log_sql import LogSpec, log_install_sql, log_remove_sql, source_database
 from crossdb.capture_sql import VENDORS, TriggerSpec, install_sql, remove_sql
 
 
 class Command(BaseCommand):
     help = (
         "Print the SQL that creates the capture triggers of a link with capture_deletes=True "
-        "(app_label.Model.field) in the database holding its target, to run by hand where "
+        "(app_label.Model.field) in the database holding its target, and those logging "
+        "written references in the database holding its source, to run by hand where "
         "Django does not run migrations. Nothing is executed."
     )
 
@@ -22,7 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("link", help="app_label.Model.field")
         parser.add_argument(
             "--database",
-            help="The alias whose SQL dialect to print. Default: the target's database.",
+            help="The alias whose SQL dialect to print. Default: the target's database for "
+            "the capture triggers, the source's for the log triggers.",
         )
         parser.add_argument(
             "--remove", action="store_true", help="Print the SQL removing the triggers instead."
@@ -34,23 +40,36 @@ class Command(BaseCommand):
             field = field_for(link)
         except (LookupError, ValueError, Exception) as error:
             raise CommandError(f"Unknown link {link!r}: {error}", returncode=2) from error
-        alias = options["database"] or target_database(field)
-        if alias not in connections.settings:
-            raise CommandError(f"Unknown database alias {alias!r}.", returncode=2)
-        connection = connections[alias]
-        if connection.vendor not in VENDORS:
-            raise CommandError(
-                f"Database {alias!r} is {connection.vendor}: crossdb has no capture triggers "
-                f"for it.",
-                returncode=2,
-            )
+        target_alias = options["database"] or target_database(field)
+        source_alias = options["database"] or source_database(field)
+        target, source = _connection(target_alias), _connection(source_alias)
         if options["remove"]:
-            statements = remove_sql(link, connection)
+            statements = remove_sql(link, target)
+            logs = log_remove_sql(link, source)
         else:
             try:
                 spec = TriggerSpec.of(field, link)
             except ValueError as error:
                 raise CommandError(str(error), returncode=2) from error
-            statements = install_sql(spec, connection)
+            statements = install_sql(spec, target)
+            logs = log_install_sql(LogSpec.of(field, link), source)
+        self.stdout.write(f"-- In database {target_alias!r} (the target's): capture triggers")
         for statement in statements:
             self.stdout.write(f"{statement};")
+        self.stdout.write(
+            f"-- In database {source_alias!r} (the source's): written references' log triggers"
+        )
+        for statement in logs:
+            self.stdout.write(f"{statement};")
+
+
+def _connection(alias: str) -> Any:
+    if alias not in connections.settings:
+        raise CommandError(f"Unknown database alias {alias!r}.", returncode=2)
+    connection = connections[alias]
+    if connection.vendor not in VENDORS:
+        raise CommandError(
+            f"Database {alias!r} is {connection.vendor}: crossdb has no capture triggers for it.",
+            returncode=2,
+        )
+    return connection

@@ -27,6 +27,7 @@ from crossdb.verification import (
     select_links,
 )
 from crossdb.verification.engine import connection_error
+from crossdb.verification.incremental import IncrementalVerifier, split_logged
 from crossdb.verification.progress import Progress
 from crossdb.verification.report import document
 
@@ -98,6 +99,12 @@ class Command(BaseCommand):
             f"(N at most {MAX_PARTS:,}).",
         )
         parser.add_argument(
+            "--incremental",
+            action="store_true",
+            help="Check only the references written since the previous runs (links with "
+            "capture_deletes=True; the others are skipped with a note).",
+        )
+        parser.add_argument(
             "--progress",
             action="store_true",
             help="Show progress on stderr even when it is not a terminal.",
@@ -133,8 +140,11 @@ class Command(BaseCommand):
                 value=fix,
                 label=not_nullable[0],
             )
+        if options["incremental"]:
+            links = self._incremental_links(links, settings)
+        verifier_class = IncrementalVerifier if options["incremental"] else Verifier
         verifiers = [
-            Verifier(
+            verifier_class(
                 link,
                 batch_size=settings["batch_size"],
                 sample=settings["sample"],
@@ -155,6 +165,18 @@ class Command(BaseCommand):
             self._write_text(options)
         if any(r.orphans for r in self.results):
             raise SystemExit(1)
+
+    def _incremental_links(self, links: list[Any], settings: dict[str, Any]) -> list[Any]:
+        try:
+            logged, skipped = split_logged(links, settings["partition"])
+        except VerificationError as error:
+            raise Failure(str(error), **error.about) from None
+        if skipped:
+            self.stderr.write(
+                f"Skipped (no capture_deletes=True, so nothing is logged; run a full "
+                f"verify_links for them): {', '.join(skipped)}."
+            )
+        return logged
 
     # The scan -------------------------------------------------------------------------
 

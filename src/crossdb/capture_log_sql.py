@@ -1,0 +1,204 @@
+"""
+The triggers that log written references, for ``verify_links --incremental``.
+
+A link with ``capture_deletes=True`` also gets triggers on its *source's* table
+that write one ``crossdb_writtenreference`` row (the link and the source row's
+primary key) for each row inserted with a key, or whose key is updated to
+another value, in the writing transaction, whoever writes it (the ORM,
+``QuerySet.update()``, raw SQL, another program). No timestamp is trusted:
+clocks, ``update()`` and the order of commits all lose rows that way.
+
+- PostgreSQL: a statement-level ``AFTER INSERT`` trigger reading the transition
+  table ``new_rows`` (one ``INSERT ... SELECT`` per statement), and a row-level
+  ``AFTER UPDATE OF <column>`` trigger whose ``WHEN`` clause lets through only a
+  changed key (PostgreSQL refuses transition tables with a column list, and a
+  transition table on every ``UPDATE`` would cost all updates, not just those of
+  the key).
+- MySQL/MariaDB: row-level ``AFTER INSERT`` and ``AFTER UPDATE`` triggers; the
+  update compares the old and new key as binary strings (``'x1'`` and ``'X1'``
+  are equal under a ``_ci`` collation, different targets elsewhere).
+- SQLite: row-level ``AFTER INSERT`` and ``AFTER UPDATE OF <column>`` triggers.
+
+They are installed by the migration operations of ``crossdb.operations`` when
+the source's database is migrated and, after every ``migrate``, for each
+captured link whose source table lacks them (apps without migrations, tables
+SQLite rebuilt, projects that enabled capture before this log existed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import connections
+
+from crossdb import routers
+from crossdb.capture_sql import VENDORS
+
+if TYPE_CHECKING:
+    from crossdb.fields import CrossDBForeignKey
+
+LOG_TABLE = "crossdb_writtenreference"
+
+
+def log_trigger_name(link: str) -> str:
+    return "crossdb_log_" + hashlib.sha1(link.encode()).hexdigest()[:12]
+
+
+def source_database(field: CrossDBForeignKey) -> str:
+    """Where ``field``'s rows are written, so where their log triggers belong."""
+    return routers.source_db_for_write(field)
+
+
+@dataclass(frozen=True)
+class LogSpec:
+    """What one link's log triggers need: its label, the source's table, primary key and key."""
+
+    link: str
+    table: str
+    pk_column: str
+    column: str
+
+    @property
+    def name(self) -> str:
+        return log_trigger_name(self.link)
+
+    @classmethod
+    def of(cls, field: Any, link: str | None = None) -> LogSpec:
+        """``field`` may be a model's field or a migration state's."""
+        opts = field.model._meta
+        return cls(
+            link or f"{opts.label}.{field.name}",
+            str(opts.db_table),
+            str(opts.pk.column),
+            str(field.column),
+        )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def log_install_sql(spec: LogSpec, connection: Any) -> list[str]:
+    """The statements creating ``spec``'s log triggers on ``connection``."""
+    qn = connection.ops.quote_name
+    table, pk, column = qn(spec.table), qn(spec.pk_column), qn(spec.column)
+    name, link = spec.name, _literal(spec.link)
+    insert = f"INSERT INTO {LOG_TABLE} (link, source_pk)"
+    if connection.vendor == "postgresql":
+        return [
+            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            f"BEGIN\n  {insert}\n  SELECT {link}, n.{pk}::text FROM new_rows n "
+            f"WHERE n.{column} IS NOT NULL;\n  RETURN NULL;\nEND\n$$",
+            f"CREATE OR REPLACE FUNCTION {name}_u() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            f"BEGIN\n  {insert} VALUES ({link}, NEW.{pk}::text);\n  RETURN NULL;\nEND\n$$",
+            f"DROP TRIGGER IF EXISTS {name} ON {table}",
+            f"CREATE TRIGGER {name} AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()",
+            f"DROP TRIGGER IF EXISTS {name}_u ON {table}",
+            f"CREATE TRIGGER {name}_u AFTER UPDATE OF {column} ON {table} FOR EACH ROW "
+            f"WHEN (NEW.{column} IS NOT NULL AND OLD.{column} IS DISTINCT FROM NEW.{column}) "
+            f"EXECUTE FUNCTION {name}_u()",
+        ]
+    if connection.vendor == "mysql":
+        values = f"{insert} SELECT {link}, CAST(NEW.{pk} AS CHAR) FROM DUAL"
+        changed = f"NOT (CAST(OLD.{column} AS BINARY) <=> CAST(NEW.{column} AS BINARY))"
+        return [
+            f"DROP TRIGGER IF EXISTS {name}",
+            f"CREATE TRIGGER {name} AFTER INSERT ON {table} FOR EACH ROW "
+            f"{values} WHERE NEW.{column} IS NOT NULL",
+            f"DROP TRIGGER IF EXISTS {name}_u",
+            f"CREATE TRIGGER {name}_u AFTER UPDATE ON {table} FOR EACH ROW "
+            f"{values} WHERE NEW.{column} IS NOT NULL AND {changed}",
+        ]
+    if connection.vendor == "sqlite":
+        body = f"BEGIN {insert} VALUES ({link}, CAST(NEW.{pk} AS TEXT)); END"
+        return [
+            f"DROP TRIGGER IF EXISTS {name}",
+            f"CREATE TRIGGER {name} AFTER INSERT ON {table} FOR EACH ROW "
+            f"WHEN NEW.{column} IS NOT NULL {body}",
+            f"DROP TRIGGER IF EXISTS {name}_u",
+            f"CREATE TRIGGER {name}_u AFTER UPDATE OF {column} ON {table} FOR EACH ROW "
+            f"WHEN NEW.{column} IS NOT NULL AND OLD.{column} IS NOT NEW.{column} COLLATE BINARY "
+            f"{body}",
+        ]
+    return []  # check crossdb.E042 refuses capture_deletes=True there
+
+
+def log_remove_sql(link: str, connection: Any) -> list[str]:
+    name = log_trigger_name(link)
+    if connection.vendor == "postgresql":
+        return [f"DROP FUNCTION IF EXISTS {fn}() CASCADE" for fn in (name, f"{name}_u")]
+    if connection.vendor in VENDORS:
+        return [f"DROP TRIGGER IF EXISTS {fn}" for fn in (name, f"{name}_u")]
+    return []
+
+
+def installed_log_triggers(connection: Any) -> set[str]:
+    """The names of the log triggers present in ``connection``'s database."""
+    queries = {
+        "postgresql": "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'crossdb\\_log\\_%%'",
+        "mysql": "SELECT trigger_name FROM information_schema.triggers "
+        "WHERE trigger_schema = DATABASE() AND trigger_name LIKE 'crossdb\\_log\\_%%'",
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+        "AND name LIKE 'crossdb\\_log\\_%%' ESCAPE '\\'",
+    }
+    if connection.vendor not in queries:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(queries[connection.vendor])
+        return {row[0] for row in cursor.fetchall()}
+
+
+# Installing ------------------------------------------------------------------------------
+
+
+def _tables(connection: Any) -> set[str]:
+    with connection.cursor() as cursor:
+        return set(connection.introspection.table_names(cursor))
+
+
+def install_log(connection: Any, spec: LogSpec) -> bool:
+    """
+    Create ``spec``'s log triggers; False, doing nothing, while the log table or
+    the source table is not migrated there yet (``install_after_migrate`` then
+    installs them at the end of that ``migrate``).
+    """
+    from crossdb.capture import _execute
+
+    if not {LOG_TABLE, spec.table} <= _tables(connection):
+        return False
+    _execute(connection, log_install_sql(spec, connection))
+    return True
+
+
+def remove_log(connection: Any, link: str) -> None:
+    from crossdb.capture import _execute
+
+    _execute(connection, log_remove_sql(link, connection))
+
+
+def logged_links(alias: str) -> list[CrossDBForeignKey]:
+    """Links with ``capture_deletes=True`` whose rows are written in ``alias``."""
+    from crossdb.capture import captured_links
+
+    return [field for field in captured_links() if source_database(field) == alias]
+
+
+def missing_log_links(alias: str) -> list[CrossDBForeignKey]:
+    """Links written in ``alias`` whose log trigger is not there."""
+    links = logged_links(alias)
+    if not links:
+        return []
+    present = installed_log_triggers(connections[alias])
+    return [field for field in links if LogSpec.of(field).name not in present]
+
+
+def install_missing_logs(using: str) -> None:
+    """The part of ``capture.install_after_migrate`` that puts the log triggers in place."""
+    connection = connections[using]
+    if connection.vendor not in VENDORS:
+        return
+    for field in missing_log_links(using):
+        install_log(connection, LogSpec.of(field))

@@ -1,0 +1,28 @@
+from django.db import migrations, models
+
+import crossdb.models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("crossdb", "0003_captureddeletion"),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name="WrittenReference",
+            fields=[
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("link", models.CharField(max_length=200)),
+                ("source_pk", crossdb.models.ExactTextField()),
+                ("first_checked_at", models.DateTimeField(blank=True, null=True)),
+            ],
+            options={
+                "verbose_name": "written reference",
+                "ordering": ["id"],
+                "indexes": [
+                    models.Index(fields=["link", "id"], name="crossdb_written_link_id"),
+                ],
+            },
+        ),
+    ]
