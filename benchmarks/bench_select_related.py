@@ -29,6 +29,8 @@ from pathlib import Path
 _ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(_ROOT), str(_ROOT / "src")]
 
+from django.db import DatabaseError  # noqa: E402
+
 from benchmarks import common  # noqa: E402
 from benchmarks.bench_prefetch import touch  # noqa: E402
 
@@ -106,9 +108,19 @@ def bench_size(n: int, repeat: int, aliases: list[str]) -> dict:
     assert how is not None
     print(f"read-ahead under .iterator(): {select_related.reads_ahead('source', how)}")
     vs = variants(n)
-    for v in vs:  # warm-up: connections, statement caches, imports
+    failed = {}
+    for v in list(vs):  # warm-up: connections, statement caches, imports
         assert v.check is not None
-        v.check(v.run())
+        try:
+            v.check(v.run())
+        except DatabaseError as exc:
+            if v.key != "B":
+                raise
+            # Django's own prefetch_related() sends every key in one IN list, which
+            # SQLite 3.40 with Django 5.2 refuses past its expression depth.
+            failed[v.key] = common.exception_summary(exc)
+            vs.remove(v)
+            print(f"B  same-db prefetch_related('user') FAILS: {failed['B']}")
     queries = {v.key: common.describe_queries(common.capture_queries(v.run, aliases)) for v in vs}
     times = common.time_variants(vs, repeat)
     memory = {v.key: common.peak_memory(v.run) for v in vs}
@@ -120,10 +132,12 @@ def bench_size(n: int, repeat: int, aliases: list[str]) -> dict:
         "SI/CI": med["SI"] / med["CI"],
         "mem S/C": memory["S"] / memory["C"],
         "mem SI/CI": memory["SI"] / memory["CI"],
-        "A/B": med["A"] / med["B"],
+        "A/B": med["A"] / med["B"] if "B" in med else float("nan"),
     }
     for name, value in ratios.items():
-        if name in TARGETS:
+        if name == "A/B" and failed:
+            print(f"      A/B at {n:,} rows: no ratio, Django's prefetch_related() failed")
+        elif name in TARGETS:
             common.verdict(f"{name} at {n:,} rows", value, TARGETS[name])
     print(f"      mem SI/CI at {n:,} rows = {ratios['mem SI/CI']:.2f} (not a target, see above)")
     print(f"      SN/CI at {n:,} rows = {med['SN'] / med['CI']:.2f} (no read-ahead)")

@@ -74,11 +74,18 @@ DENSE_SPAN = 1.25
 
 
 def fetch_by_keys(
-    queryset: QuerySet[Any], key_field: str, keys: Sequence[Any], *, integer: bool = False
+    queryset: QuerySet[Any],
+    key_field: str,
+    keys: Sequence[Any],
+    *,
+    integer: bool = False,
+    matched_by_caller: bool = False,
 ) -> list[Model]:
     """
     Rows of ``queryset`` whose ``key_field`` is in ``keys``: one query per chunk,
-    or one range query when ``integer`` keys are dense.
+    or one range query when ``integer`` keys are dense. With ``matched_by_caller``
+    a range query's rows whose key was not asked for are left in (the caller
+    looks each row up by key anyway): a set and an attribute read per row less.
     """
     reserved = own_params(queryset)
     if reserved is None or not keys:
@@ -86,8 +93,10 @@ def fetch_by_keys(
     if integer:
         low, high = min(keys), max(keys)
         if high - low + 1 <= DENSE_SPAN * len(keys):
-            wanted = set(keys)
             in_range = queryset.filter(**{f"{key_field}__gte": low, f"{key_field}__lte": high})
+            if matched_by_caller:
+                return list(in_range)
+            wanted = set(keys)
             return [row for row in in_range if getattr(row, key_field) in wanted]
     rows: list[Model] = []
     for chunk_queryset in by_keys(queryset, key_field, keys, reserved):

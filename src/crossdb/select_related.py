@@ -325,14 +325,19 @@ def load_hop(instances: list[Model], field: CrossDBForeignKey) -> None:
         ).all()
         queryset.query.clear_ordering(force=False)
         integer = is_integer(field.target_field)
-        rows = fetch_by_keys(queryset, key_name, list(waiting), integer=integer)
+        rows = fetch_by_keys(
+            queryset, key_name, list(waiting), integer=integer, matched_by_caller=True
+        )
     reverse = None if field.remote_field.multiple else field.remote_field
     for row in rows:
         found = waiting.pop(row.__dict__[key_name], None)
         if found is None:
             continue
-        for instance in found if type(found) is list else (found,):
-            instance._state.fields_cache[cache_name] = row
+        if type(found) is list:
+            for instance in found:
+                instance._state.fields_cache[cache_name] = row
+        else:
+            found._state.fields_cache[cache_name] = row
         if reverse is not None:
             reverse.set_cached_value(row, found)
     for missing in waiting.values():
