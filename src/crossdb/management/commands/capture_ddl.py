@@ -44,13 +44,14 @@ class Command(BaseCommand):
                 f"for it.",
                 returncode=2,
             )
+        try:
+            spec = TriggerSpec.of(field, link)
+        except ValueError as error:
+            raise CommandError(str(error), returncode=2) from error
         if options["remove"]:
-            statements = remove_sql(link, connection)
+            # Printed without reading the database: the triggers as the code names them.
+            statements = remove_sql(link, connection, names=[spec.name])
         else:
-            try:
-                spec = TriggerSpec.of(field, link)
-            except ValueError as error:
-                raise CommandError(str(error), returncode=2) from error
             statements = install_sql(spec, connection)
         for statement in statements:
             self.stdout.write(f"{statement};")
