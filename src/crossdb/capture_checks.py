@@ -99,8 +99,9 @@ def _truncated(alias: str) -> list[checks.CheckMessage]:
             f"The target table of {row['link']} was truncated in database {alias!r} "
             f"({row['count']} time(s) since {row['first']:%Y-%m-%d %H:%M:%S}): the deleted "
             f"keys are unknown, so their on_delete was not applied.",
-            hint=f"Run `manage.py verify_links {row['link']}` (with --fix to repair), then "
-            f"`crossdb.capture.clear_truncation_markers({row['link']!r}, using={alias!r})`.",
+            hint=f"Run `manage.py verify_links {row['link']}` (add --fix to repair): a "
+            f"complete run (no --partition, no --dry-run) reports what the truncation left "
+            f"and clears these markers.",
             obj=row["link"],
             id="crossdb.W042",
         )
