@@ -19,7 +19,7 @@ A trigger's name ties it to its link, its table and its key column:
 ``crossdb_cap_<link hash>_<table, column and kind hash>``. After a migration
 renames the target's table or key column the expected name is absent, and
 ``migrate`` replaces the link's triggers (every name with its link's prefix)
-with new ones (``crossdb.capture.install_after_migrate``). Names of 0.x
+with new ones (``crossdb.capture.install_after_migrate``). Names of earlier
 installs (``crossdb_cap_<link hash>``, the link only) are removed too.
 """
 
