@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,17 @@ from django.test.utils import isolate_apps
 
 from crossdb import CrossDBForeignKey
 from crossdb.autodetector import CaptureAutodetector
-from crossdb.capture import install_after_migrate, suspended
+from crossdb.capture import expected_spec, field_for, install_after_migrate, remove, suspended
 from crossdb.capture_checks import check_capture
-from crossdb.capture_sql import installed_triggers, trigger_name
+from crossdb.capture_sql import (
+    REGISTRY_TABLE,
+    TriggerSpec,
+    install_sql,
+    installed_triggers,
+    is_links_trigger,
+    legacy_trigger_name,
+    link_prefix,
+)
 from crossdb.models import CapturedDeletion
 from crossdb.operations import InstallCaptureTriggers, RemoveCaptureTriggers
 from crossdb.propagation import propagate_pending
@@ -49,6 +58,13 @@ LINKS = {
     "badge": ("integrity.CapHolder.badge", "employee"),
     "token": ("integrity.CapToken.uses", "asset"),
 }
+
+
+def trigger_name(link: str) -> str:
+    """The name of ``link``'s trigger as the code stands (its table, key column and type)."""
+    spec = expected_spec(field_for(link))
+    assert spec is not None
+    return spec.name
 
 
 def queued(alias: str, kind: str = "delete") -> list[CapturedDeletion]:
@@ -384,6 +400,60 @@ class TestMigrations:
 
         assert name in installed_triggers(connection)
         assert not [m for m in check_capture(databases=["asset"]) if m.id == "crossdb.W040"]
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_a_trigger_for_another_column_is_stale_and_migrate_replaces_it(self, kind):
+        # What a trigger named for the key column before a rename looks like.
+        link, alias, spec = triggers_renamed(kind, lambda link: link_prefix(link) + "_000000")
+        [warning] = [m for m in check_capture(databases=[alias]) if m.id == "crossdb.W040"]
+        assert warning.obj is field_for(link)
+        assert "is for another table or key column than" in warning.msg
+        assert f"{spec.table}.{spec.column}" in warning.msg
+
+        install_after_migrate(using=alias)
+
+        connection = connections[alias]
+        assert {n for n in installed_triggers(connection) if is_links_trigger(n, link)} == {
+            n
+            for n in (spec.name, f"{spec.name}_t")
+            if connection.vendor == "postgresql" or n == spec.name
+        }
+        assert not [m for m in check_capture(databases=[alias]) if m.id == "crossdb.W040"]
+        scenario = Scenario(kind)
+        raw_delete(type(scenario.target), alias, [scenario.target.pk])
+        assert len(queued(alias)) == 1  # once: the old trigger is gone
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_old_style_names_are_removed(self, kind):
+        # What an install before names carried the table and column left behind.
+        link, alias, _spec = triggers_renamed(kind, legacy_trigger_name)
+        connection = connections[alias]
+        assert legacy_trigger_name(link) in installed_triggers(connection)
+
+        remove(connection, link)
+
+        assert not [n for n in installed_triggers(connection) if is_links_trigger(n, link)]
+        scenario = Scenario(kind)
+        raw_delete(type(scenario.target), alias, [scenario.target.pk])
+        assert all_queued() == []
+        install_after_migrate(using=alias)  # the test apps have no migrations: put back
+        assert trigger_name(link) in installed_triggers(connection)
+
+
+def triggers_renamed(kind: str, name: Callable[[str], str]) -> tuple[str, str, TriggerSpec]:
+    """Replace the triggers of ``kind``'s link by the same ones named ``name(link)``."""
+    link, alias = LINKS[kind]
+    link = "integrity.CapUse.token" if kind == "token" else link
+    connection = connections[alias]
+    spec = expected_spec(field_for(link))
+    assert spec is not None
+    remove(connection, link)
+    with connection.cursor() as cursor:
+        for statement in install_sql(spec, connection):
+            cursor.execute(statement.replace(spec.name, name(link)))
+        # Listed as installed, as a migration leaves it.
+        cursor.execute(f"INSERT INTO {REGISTRY_TABLE} (link) VALUES (%s)", [link])
+    return link, alias, spec
 
 
 def django_apps():

@@ -211,3 +211,18 @@ def test_the_documented_beat_schedule_on_a_prefork_worker(prefork_worker, tmp_pa
     assert prefork_worker.AsyncResult(callback_id).get(timeout=300) == 1, log.read_text()
     assert "Never call result.get() within a task" not in log.read_text()
     assert "crossdb: 1 orphan reference(s)" in log.read_text()
+
+
+def test_the_propagation_task_applies_captured_deletions(app):
+    """Deletions the triggers captured (a raw DELETE) are applied by the beat task too."""
+    from tests.test_capture import Scenario, all_queued, raw_delete
+
+    scenario = Scenario("account")
+    raw_delete(type(scenario.target), scenario.alias, [scenario.target.pk])
+    scenario.assert_untouched()
+
+    report = propagate_deletions.apply(kwargs={"older_than": 0}).get()
+
+    assert (report["applied"], report["failed"], report["error"]) == (1, 0, None)
+    scenario.assert_applied()
+    assert all_queued() == []

@@ -92,6 +92,8 @@ class TestReport:
             ],
             "not_checked": [],
             "pending_propagations": [],
+            "captured_deletions": [],
+            "truncations": [],
             "error": None,
         }
 

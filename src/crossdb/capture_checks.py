@@ -13,7 +13,7 @@ from django.db import connections
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from crossdb.capture import captured_links, link_label, missing_links
+from crossdb.capture import captured_links, link_label, out_of_date_links
 from crossdb.capture_log_sql import LOG_TABLE, logged_links, missing_log_links
 from crossdb.capture_sql import QUEUE_TABLE
 from crossdb.conf import capture_settings
@@ -37,17 +37,31 @@ def check_capture(
 
 
 def _missing(alias: str) -> list[checks.CheckMessage]:
-    return [
-        checks.Warning(
-            f"The capture trigger of {link_label(field)} is missing from database {alias!r}: "
-            f"deletions of {field.remote_field.model._meta.label} there are not captured. "
-            f"(SQLite drops a table's triggers when a migration rebuilds it.)",
-            hint=f"Run `manage.py migrate --database {alias}`: it puts the triggers back.",
-            obj=field,
-            id="crossdb.W040",
+    messages: list[checks.CheckMessage] = []
+    for field, stale in out_of_date_links(alias):
+        target = field.remote_field.model._meta
+        if stale:
+            problem = (
+                f"The capture trigger of {link_label(field)} in database {alias!r} is for "
+                f"another table or key column than {target.db_table}."
+                f"{field.target_field.column}: deletions of {target.label} there are not "
+                f"captured (or every one fails). (A migration renamed them.)"
+            )
+        else:
+            problem = (
+                f"The capture trigger of {link_label(field)} is missing from database "
+                f"{alias!r}: deletions of {target.label} there are not captured. (SQLite "
+                f"drops a table's triggers when a migration rebuilds it.)"
+            )
+        messages.append(
+            checks.Warning(
+                problem,
+                hint=f"Run `manage.py migrate --database {alias}`: it puts the triggers back.",
+                obj=field,
+                id="crossdb.W040",
+            )
         )
-        for field in missing_links(alias)
-    ]
+    return messages
 
 
 def _binary_log(alias: str) -> list[checks.CheckMessage]:
@@ -86,8 +100,9 @@ def _truncated(alias: str) -> list[checks.CheckMessage]:
             f"The target table of {row['link']} was truncated in database {alias!r} "
             f"({row['count']} time(s) since {row['first']:%Y-%m-%d %H:%M:%S}): the deleted "
             f"keys are unknown, so their on_delete was not applied.",
-            hint=f"Run `manage.py verify_links {row['link']}` (with --fix to repair), then "
-            f"`crossdb.capture.clear_truncation_markers({row['link']!r}, using={alias!r})`.",
+            hint=f"Run `manage.py verify_links {row['link']}` (add --fix to repair): a "
+            f"complete run (no --partition, no --dry-run) reports what the truncation left "
+            f"and clears these markers.",
             obj=row["link"],
             id="crossdb.W042",
         )

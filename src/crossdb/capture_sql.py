@@ -15,12 +15,18 @@ transaction, unless capture is suspended (``crossdb.capture.suspended``):
 - SQLite: a row-level ``AFTER DELETE`` trigger, switched off while the control
   table ``crossdb_capture_off`` holds a row (written inside a transaction only).
 
-Names derive from the link's label, so removing needs nothing else.
+A trigger's name ties it to its link, its table and its key column:
+``crossdb_cap_<link hash>_<table, column and kind hash>``. After a migration
+renames the target's table or key column the expected name is absent, and
+``migrate`` replaces the link's triggers (every name with its link's prefix)
+with new ones (``crossdb.capture.install_after_migrate``). Names of earlier
+installs (``crossdb_cap_<link hash>``, the link only) are removed too.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +56,29 @@ def key_kind(field: Any) -> str | None:
     return None
 
 
-def trigger_name(link: str) -> str:
-    return "crossdb_cap_" + hashlib.sha1(link.encode()).hexdigest()[:12]
+def _digest(*parts: str) -> str:
+    return hashlib.sha1("\0".join(parts).encode()).hexdigest()
+
+
+def link_prefix(link: str) -> str:
+    """What the names of every trigger of ``link`` start with (then ``_``)."""
+    return "crossdb_cap_" + _digest(link)[:8]
+
+
+def legacy_trigger_name(link: str) -> str:
+    """The name older versions gave ``link``'s trigger: the link only, so a rename kept it."""
+    return "crossdb_cap_" + _digest(link)[:12]
+
+
+def trigger_name(link: str, table: str, column: str, kind: str) -> str:
+    # 27 characters, 29 with PostgreSQL's "_t": under every backend's limit of 63-64.
+    return f"{link_prefix(link)}_{_digest(table, column, kind)[:6]}"
+
+
+def is_links_trigger(name: str, link: str) -> bool:
+    """Whether the trigger (or PostgreSQL function) ``name`` is one of ``link``'s."""
+    legacy = legacy_trigger_name(link)
+    return name in (legacy, f"{legacy}_t") or name.startswith(link_prefix(link) + "_")
 
 
 @dataclass(frozen=True)
@@ -65,7 +92,7 @@ class TriggerSpec:
 
     @property
     def name(self) -> str:
-        return trigger_name(self.link)
+        return trigger_name(self.link, self.table, self.column, self.kind)
 
     @classmethod
     def of(cls, field: CrossDBForeignKey, link: str | None = None) -> TriggerSpec:
@@ -142,12 +169,33 @@ def install_sql(spec: TriggerSpec, connection: Any) -> list[str]:
     )
 
 
-def remove_sql(link: str, connection: Any) -> list[str]:
-    name = trigger_name(link)
+def remove_sql(link: str, connection: Any, names: Iterable[str] | None = None) -> list[str]:
+    """
+    The statements removing ``link``'s triggers: those found in ``connection``'s
+    database with its prefix (on PostgreSQL their functions, even without a
+    trigger left), or ``names`` when given, and always its old-style name.
+    """
+    if names is None:
+        names = installed_triggers(connection) | _installed_functions(connection)
+    legacy = legacy_trigger_name(link)
+    found = sorted({legacy, *(name for name in names if is_links_trigger(name, link))})
     if connection.vendor == "postgresql":
         # Dropping the functions drops the triggers that call them, wherever they are.
-        return [f"DROP FUNCTION IF EXISTS {fn}() CASCADE" for fn in (name, f"{name}_t")]
-    return [f"DROP TRIGGER IF EXISTS {name}"]
+        functions = {name.removesuffix("_t") for name in found}
+        return [
+            f"DROP FUNCTION IF EXISTS {fn}() CASCADE"
+            for name in sorted(functions)
+            for fn in (name, f"{name}_t")
+        ]
+    return [f"DROP TRIGGER IF EXISTS {name}" for name in found]
+
+
+def _installed_functions(connection: Any) -> set[str]:
+    if connection.vendor != "postgresql":
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proname FROM pg_proc WHERE proname LIKE 'crossdb\\_cap\\_%%'")
+        return {row[0] for row in cursor.fetchall()}
 
 
 def installed_triggers(connection: Any) -> set[str]:

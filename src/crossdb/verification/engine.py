@@ -31,8 +31,9 @@ the target (PostgreSQL, SQLite) holds three different keys.
   inside the transaction that repairs it, so a target created meanwhile never
   loses its references. A repair then reads the rows holding the key, keeps
   those whose key is exactly it and changes them by primary key.
-- Keys whose deletion is recorded in ``crossdb.PendingPropagation`` but not yet
-  applied are reported as pending, not as orphans.
+- Keys whose deletion is recorded in ``crossdb.PendingPropagation``, or captured
+  by the link's triggers in ``crossdb.CapturedDeletion``, but not yet applied are
+  reported as pending, not as orphans.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from crossdb.fields import CrossDBForeignKey
 from crossdb.verification.compiled import AfterSlot, CompiledQuery, FromSlot, Slot, UpToSlot
 from crossdb.verification.links import Partition, VerificationError, link_label
 from crossdb.verification.progress import estimated_rows
-from crossdb.verification.report import LinkResult, has_pending_table
+from crossdb.verification.report import LinkResult, has_capture_table, has_pending_table
 
 # Source rows per page: each page costs one query per database and memory holds
 # one page (a few MB); below this, round trips show in the time of a large scan.
@@ -342,8 +343,11 @@ class Verifier:
         return found
 
     def pending_keys(self) -> set[Any]:
-        """Keys whose deletion is recorded but not yet propagated to this link."""
-        from crossdb.models import PendingPropagation
+        """
+        Keys whose deletion is recorded but not yet propagated to this link: in
+        ``PendingPropagation`` rows, or captured by its triggers (``CapturedDeletion``).
+        """
+        from crossdb.models import CapturedDeletion, PendingPropagation
 
         if not has_pending_table(self.target_db):
             return set()  # not migrated there; check crossdb.E008 says so when it matters
@@ -351,7 +355,13 @@ class Verifier:
         rows = PendingPropagation.objects.using(self.target_db).filter(
             source_model=self.field.model._meta.label, source_field=self.field.name
         )
-        return {to_python(key) for row in rows for key in row.keys}
+        keys = {to_python(key) for row in rows for key in row.keys}
+        if self.field.capture_deletes and has_capture_table(self.target_db):
+            captured = CapturedDeletion.objects.using(self.target_db).filter(
+                kind="delete", link=link_label(self.field)
+            )
+            keys.update(map(to_python, captured.values_list("target_key", flat=True)))
+        return keys
 
     # The scan --------------------------------------------------------------------
 

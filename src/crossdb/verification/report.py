@@ -6,15 +6,17 @@ document (also what the Celery tasks return).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime, timezone
 from typing import Any
 
 from django.db import connections
+from django.db.models import Count, Min
+from django.utils import timezone as django_timezone
 
-from crossdb import reports
+from crossdb import capture, reports
 from crossdb.fields import CrossDBForeignKey
 
 
@@ -89,6 +91,106 @@ def pending_propagations(aliases: Iterable[str] | None = None) -> list[dict[str,
     return found
 
 
+def has_capture_table(alias: str) -> bool:
+    """Whether ``crossdb.CapturedDeletion``'s table is migrated on ``alias``."""
+    from crossdb.models import CapturedDeletion
+
+    with connections[alias].cursor() as cursor:
+        tables = connections[alias].introspection.table_names(cursor)
+    return CapturedDeletion._meta.db_table in tables
+
+
+def _queue_by_link(
+    aliases: Iterable[str], links: Iterable[str], kind: str, before: datetime | None = None
+) -> Iterator[tuple[str, str, int, datetime]]:
+    """``(database, link, rows, oldest)`` of the ``CapturedDeletion`` rows of ``kind``."""
+    from crossdb.models import CapturedDeletion
+
+    for alias in sorted(set(aliases)):
+        if not has_capture_table(alias):
+            continue
+        rows = CapturedDeletion.objects.using(alias).filter(kind=kind, link__in=sorted(set(links)))
+        if before is not None:
+            rows = rows.filter(created_at__lt=before)
+        grouped = rows.values("link").annotate(count=Count("pk"), oldest=Min("created_at"))
+        for row in grouped.order_by("link"):
+            yield alias, row["link"], row["count"], row["oldest"]
+
+
+def captured_deletions(aliases: Iterable[str], links: Iterable[str]) -> list[dict[str, Any]]:
+    """
+    The captured deletions of ``links`` queued in ``aliases`` (the triggers' rows, not
+    yet applied), one entry per link and database: ``rows`` and the ``oldest``'s age.
+    """
+    now = django_timezone.now()  # naive without USE_TZ, as created_at is
+    return [
+        {
+            "database": alias,
+            "link": link,
+            "rows": count,
+            "oldest": oldest.isoformat(),
+            "oldest_age_s": round((now - oldest).total_seconds(), 3),
+        }
+        for alias, link, count, oldest in _queue_by_link(aliases, links, "delete")
+    ]
+
+
+def truncations(
+    aliases: Iterable[str], links: Iterable[str], before: datetime | None = None
+) -> list[dict[str, Any]]:
+    """
+    The ``truncate`` markers of ``links`` in ``aliases`` (written before ``before``):
+    the target table was emptied, the deleted keys are unknown. ``cleared`` is how
+    many of them a complete run of the link reconciled (``verify_links`` sets it).
+    """
+    return [
+        {
+            "database": alias,
+            "link": link,
+            "markers": count,
+            "first": first.isoformat(),
+            "cleared": 0,
+        }
+        for alias, link, count, first in _queue_by_link(aliases, links, "truncate", before)
+    ]
+
+
+def reconcile_truncations(
+    results: Iterable[LinkResult], started: dict[str, datetime], whole: bool
+) -> list[dict[str, Any]]:
+    """
+    The truncate markers of the captured links in ``results``, written before each
+    link's scan ``started``. With ``whole`` (not a --partition part, not a
+    --dry-run), a complete run has seen every reference as the emptied table left
+    it, so it clears those markers (check crossdb.W042 goes quiet); a marker
+    written since stays for the next run.
+    """
+    from crossdb.capture import clear_truncation_markers
+
+    found: list[dict[str, Any]] = []
+    for result in results:
+        if not result.field.capture_deletes:
+            continue
+        label, alias = capture.link_label(result.field), result.target_database
+        markers = truncations([alias], [label], before=started[label])
+        if whole and result.complete and markers:
+            markers[0]["cleared"] = clear_truncation_markers(label, alias, before=started[label])
+        found += markers
+    return found
+
+
+def truncation_line(row: dict[str, Any]) -> str:
+    """verify_links' text line for an entry of ``truncations()``."""
+    done = f"{row['cleared']} marker(s) cleared by this complete run"
+    return (
+        f"Truncated: the target table of {row['link']} was emptied in {row['database']!r} "
+        f"({row['markers']} time(s) since {row['first']}): its keys are unknown, the orphans "
+        f"above are what it left; "
+        + (done if row["cleared"] else "a run without --partition or --dry-run clears it")
+        + "."
+    )
+
+
 def merge_reports(parts: Iterable[dict[str, Any]], sample: int = 10) -> dict[str, Any]:
     """
     Merge the JSON documents (or their ``links`` lists) of ``--partition`` runs.
@@ -100,6 +202,10 @@ def merge_reports(parts: Iterable[dict[str, Any]], sample: int = 10) -> dict[str
     """
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     pending: dict[tuple[str, str], dict[str, Any]] = {}
+    queues: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
+        "captured_deletions": {},
+        "truncations": {},
+    }
     for part in parts:
         links = part.get("links", [part])
         for link in links:
@@ -114,7 +220,15 @@ def merge_reports(parts: Iterable[dict[str, Any]], sample: int = 10) -> dict[str
                     into["sample"].append(value)
         for row in part.get("pending_propagations", ()):
             pending[(row["database"], row["link"])] = row
-    return document([merged[key] for key in sorted(merged)], list(pending.values()))
+        for name, rows in queues.items():
+            for row in part.get(name, ()):
+                rows[(row["database"], row["link"])] = row
+    return document(
+        [merged[key] for key in sorted(merged)],
+        list(pending.values()),
+        captured=list(queues["captured_deletions"].values()),
+        truncated=list(queues["truncations"].values()),
+    )
 
 
 SCHEMA_VERSION = reports.SCHEMA_VERSION
@@ -128,6 +242,8 @@ def document(
     error: dict[str, Any] | None = None,
     started_at: datetime | None = None,
     databases: Iterable[str] = (),
+    captured: list[dict[str, Any]] | None = None,
+    truncated: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """
     ``verify_links --format json``'s document (also what the Celery tasks
@@ -135,11 +251,20 @@ def document(
     ``envelope()``. ``pending``: the deletions still to propagate to them, read
     from the links' databases when not given. ``not_checked``: the links that
     could not be checked, each with its ``error``; ``error``: why the run failed.
+    ``captured`` and ``truncated``: the links' captured deletions still queued and
+    truncate markers, read like ``pending`` when it is.
     """
     if pending is None:
         labels = {f"{link['model']}.{link['field']}" for link in links}
         aliases = {link[key] for link in links for key in ("database", "target_database")}
         pending = [row for row in pending_propagations(aliases) if row["link"] in labels]
+        # Only captured links have a queue: the others cost no query.
+        queued = labels & {capture.link_label(field) for field in capture.captured_links()}
+        targets = {link["target_database"] for link in links} if queued else set()
+        if captured is None:
+            captured = captured_deletions(targets, queued)
+        if truncated is None:
+            truncated = truncations(targets, queued)
     involved = {
         *databases,
         *(link[key] for link in (*links, *not_checked) for key in ("database", "target_database")),
@@ -150,6 +275,8 @@ def document(
         "links": links,
         "not_checked": list(not_checked),
         "pending_propagations": pending,
+        "captured_deletions": captured or [],
+        "truncations": truncated or [],
         "error": error,
     }
 

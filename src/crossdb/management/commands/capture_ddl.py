@@ -43,14 +43,15 @@ class Command(BaseCommand):
         target_alias = options["database"] or target_database(field)
         source_alias = options["database"] or source_database(field)
         target, source = _connection(target_alias), _connection(source_alias)
+        try:
+            spec = TriggerSpec.of(field, link)
+        except ValueError as error:
+            raise CommandError(str(error), returncode=2) from error
         if options["remove"]:
-            statements = remove_sql(link, target)
+            # Printed without reading the database: the triggers as the code names them.
+            statements = remove_sql(link, target, names=[spec.name])
             logs = log_remove_sql(link, source)
         else:
-            try:
-                spec = TriggerSpec.of(field, link)
-            except ValueError as error:
-                raise CommandError(str(error), returncode=2) from error
             statements = install_sql(spec, target)
             logs = log_install_sql(LogSpec.of(field, link), source)
         self.stdout.write(f"-- In database {target_alias!r} (the target's): capture triggers")

@@ -16,6 +16,7 @@ from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.utils import DatabaseError
+from django.utils import timezone as django_timezone
 
 from crossdb.verification import (
     DEFAULT_BATCH_SIZE,
@@ -29,7 +30,7 @@ from crossdb.verification import (
 from crossdb.verification.engine import connection_error
 from crossdb.verification.incremental import IncrementalVerifier, split_logged
 from crossdb.verification.progress import Progress
-from crossdb.verification.report import document
+from crossdb.verification.report import document, reconcile_truncations, truncation_line
 
 # The accepted range of each numeric option: (option, lowest, highest).
 BOUNDS = {
@@ -116,6 +117,8 @@ class Command(BaseCommand):
         self.results: list[LinkResult] = []
         self.not_checked: list[dict[str, Any]] = []
         self.databases: set[str] = set()
+        self.link_started: dict[str, datetime] = {}
+        self.truncated: list[dict[str, Any]] = []
         try:
             self._handle(options)
         except Failure as failure:
@@ -159,6 +162,9 @@ class Command(BaseCommand):
             raise self._unreachable(unreachable, repair)
         if fix and any(r.orphans for r in self.results):
             self._repair(verifiers, settings, options)
+        partition = settings["partition"]
+        whole = (partition is None or partition.count == 1) and not settings["dry_run"]
+        self.truncated = reconcile_truncations(self.results, self.link_started, whole)
         if self.json:
             self._write_document(None)
         elif options["verbosity"]:
@@ -193,6 +199,7 @@ class Command(BaseCommand):
                 self._not_checked(verifier, f"database {down[0]!r} is unreachable", down[0])
                 continue
             progress = self._progress(verifier, options)
+            self.link_started[link_label(verifier.field)] = django_timezone.now()
             try:
                 self.results.append(verifier.run())
             except DatabaseError as error:
@@ -306,11 +313,12 @@ class Command(BaseCommand):
             error=error,
             started_at=self.started_at,
             databases=self.databases,
+            truncated=self.truncated,
         )
         self.stdout.write(json.dumps(report, indent=2))
 
     def _write_text(self, options: dict[str, Any]) -> None:
-        report = document([r.as_dict() for r in self.results])
+        report = document([r.as_dict() for r in self.results], truncated=self.truncated)
         for result in self.results:
             self._write_link(result, options)
         for link in self.not_checked:
@@ -327,6 +335,16 @@ class Command(BaseCommand):
                     f"(run `manage.py propagate_deletions`)."
                 )
             )
+        for row in report["captured_deletions"]:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Captured deletions: {row['link']}: {row['rows']} deleted key(s) queued "
+                    f"in {row['database']!r}, the oldest {row['oldest_age_s']:.0f} s old "
+                    f"(run `manage.py propagate_deletions`)."
+                )
+            )
+        for row in report["truncations"]:
+            self.stdout.write(self.style.WARNING(truncation_line(row)))
         total = report["total_orphans"]
         with_orphans = sum(1 for r in self.results if r.orphans)
         summary = (
