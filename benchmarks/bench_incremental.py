@@ -37,7 +37,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(_ROOT), str(_ROOT / "src")]
 
 from benchmarks import common  # noqa: E402
-from benchmarks.bench_verify import insert_series, vacuum_analyze  # noqa: E402
+from benchmarks.series import insert_series, vacuum_analyze  # noqa: E402
 
 ROUTES = {"benchapp.IncrementalSource": "source"}
 LABEL = "benchapp.IncrementalSource.target"

@@ -52,6 +52,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(_ROOT), str(_ROOT / "src")]
 
 from benchmarks import common  # noqa: E402
+from benchmarks.series import insert_series, vacuum_analyze  # noqa: E402
 
 ROUTES = {
     "benchapp.VerifySource": "source",
@@ -114,50 +115,6 @@ def model(name: str) -> Any:
 
 
 # Data -----------------------------------------------------------------------
-
-
-def insert_series(model_class: Any, columns: dict[str, str], n: int, where: str = "") -> None:
-    """INSERT INTO the model's table one row per g in 1..n (``columns``: column -> SQL of g)."""
-    from django.db import connections
-
-    connection = connections[common._alias(model_class)]
-    quote = connection.ops.quote_name
-    table = quote(model_class._meta.db_table)
-    names = ", ".join(quote(c) for c in columns)
-    values = ", ".join(columns.values())
-    where = f" WHERE {where}" if where else ""
-    if connection.vendor == "postgresql":
-        sql = (
-            f"INSERT INTO {table} ({names}) SELECT {values} "
-            f"FROM generate_series(1::bigint, {n}) AS s(g){where}"
-        )
-    elif connection.vendor == "mysql":
-        sql = (
-            f"INSERT INTO {table} ({names}) SELECT {values} "
-            f"FROM (SELECT seq AS g FROM seq_1_to_{n}) AS s{where}"
-        )
-    else:
-        sql = (
-            f"WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {n}) "
-            f"INSERT INTO {table} ({names}) SELECT {values} FROM s{where}"
-        )
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("PRAGMA cache_size = -1000000")  # 1 GB: random index inserts
-        cursor.execute(sql)
-
-
-def vacuum_analyze(*model_classes: Any) -> None:
-    from django.db import connections
-
-    for model_class in model_classes:
-        connection = connections[common._alias(model_class)]
-        if connection.vendor == "postgresql":
-            table = connection.ops.quote_name(model_class._meta.db_table)
-            with connection.cursor() as cursor:  # the visibility map, for index-only scans
-                cursor.execute(f"VACUUM (ANALYZE) {table}")
-        else:
-            common.analyze(model_class)
 
 
 def count_rows(model_class: Any) -> int:

@@ -16,3 +16,4 @@ fi
 "$PYTHON" benchmarks/bench_cascade.py --topology all --size 10000 --repeat 3 --save
 "$PYTHON" benchmarks/bench_verify.py --topology all --save
 "$PYTHON" benchmarks/bench_incremental.py --topology all --save
+"$PYTHON" benchmarks/bench_capture.py --topology all --rows 100000 --save

@@ -78,6 +78,10 @@ CROSSDB_ROUTES = {
     "benchapp.Source": "source",
     "benchapp.SameTarget": "same",
     "benchapp.SameSource": "same",
+    # bench_capture.py: one captured link each way (targets with triggers in both databases).
+    "benchapp.CaptureRef": "source",
+    "benchapp.BackCaptureTarget": "source",
+    "benchapp.BackCaptureTwin": "source",
 }
 
 INSTALLED_APPS = ["crossdb", "benchmarks.benchapp"]

@@ -7,6 +7,7 @@ Deletions captured by triggers (``capture_deletes=True``): whoever deletes a tar
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -196,6 +197,36 @@ class TestOutsideTheORM:
         assert all_queued() == []
         assert captured.counts["default"] < 40, captured.counts
         assert captured.counts["employee"] < 40, captured.counts
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_each_batch_reads_the_queue_by_its_key_range(self, kind):
+        # claim_token has no index: a statement selecting by the token alone reads the whole
+        # queue, once per batch, and 100,000 captured rows then take minutes, not seconds.
+        model, alias = {"account": (CapAccount, "default"), "badge": (CapBadge, "employee")}.get(
+            kind, (CapToken, "asset")
+        )
+        made = {
+            "account": lambda i: CapAccount(name=f"a{i}"),
+            "badge": lambda i: CapBadge(code=f"b{i}"),
+            "token": lambda i: CapToken(id=uuid.uuid4()),
+        }[kind]
+        model.objects.bulk_create(made(i) for i in range(1200))
+        with connections[alias].cursor() as cursor:
+            cursor.execute(f"DELETE FROM {model._meta.db_table}")
+
+        with CaptureQueriesPerDatabase(using=[alias]) as captured:
+            result = propagate_pending(using=alias)
+
+        assert (result.applied, result.failed) == (1200, 0), result.errors
+        by_token = [
+            q["sql"]
+            for q in captured[alias]
+            if re.search(r"WHERE .*[`\"]claim_token[`\"] = ", q["sql"])
+        ]
+        assert len(by_token) >= 3 * 3, by_token  # the lease, a batch, the applied rows' removal
+        unbounded = [sql for sql in by_token if not re.search(r"BETWEEN| IN \(", sql)]
+        assert unbounded == [], unbounded[:2]
+        assert all_queued() == []
 
     def test_a_target_recreated_with_the_same_key_keeps_its_references(self):
         scenario = Scenario("badge")

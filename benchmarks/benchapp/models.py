@@ -102,3 +102,46 @@ class IncrementalSource(KeyOnly):
     target = CrossDBForeignKey(
         IncrementalTarget, models.CASCADE, related_name="+", capture_deletes=True
     )
+
+
+# bench_capture.py: deletions captured by triggers ------------------------------
+#
+# Two links with capture_deletes=True, one per direction, so that on the real
+# topology a target table with triggers lives in PostgreSQL ('default') and one in
+# MariaDB ('source'); settings.py routes them. Each captured target table
+# has a twin with the same columns and no trigger: the same DELETE without capture.
+# The triggers are installed by crossdb's post_migrate receiver (benchapp has no
+# migrations), when ``migrate --run-syncdb`` runs on the target's database. Keys are
+# DEFAULT_AUTO_FIELD's integers.
+
+
+class CaptureTarget(Named):
+    """In 'default'; deletions captured for ``CaptureRef.target``."""
+
+
+class CaptureTwin(Named):
+    """CaptureTarget's twin in 'default', without a trigger."""
+
+
+class CaptureRef(Named):
+    """In 'source'."""
+
+    target = CrossDBForeignKey(
+        CaptureTarget, models.SET_NULL, null=True, capture_deletes=True, related_name="+"
+    )
+
+
+class BackCaptureTarget(Named):
+    """In 'source'; deletions captured for ``BackCaptureRef.target``."""
+
+
+class BackCaptureTwin(Named):
+    """BackCaptureTarget's twin in 'source', without a trigger."""
+
+
+class BackCaptureRef(Named):
+    """In 'default'."""
+
+    target = CrossDBForeignKey(
+        BackCaptureTarget, models.CASCADE, capture_deletes=True, related_name="+"
+    )

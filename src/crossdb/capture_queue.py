@@ -83,19 +83,25 @@ def propagate_captured(alias: str, older_than: timedelta | None, result: Propaga
         cutoff = timezone.now() - older_than
         result.skipped_young += rows.filter(created_at__gt=cutoff).count()
         rows = rows.filter(created_at__lte=cutoff)
-    for token, _ids, _seen in propagation.claim_batches(rows, CAPTURE_BATCH, result):
+    for token, ids, _seen in propagation.claim_batches(rows, CAPTURE_BATCH, result):
         if token is not None:
-            apply_claimed(alias, token, result)
+            apply_claimed(alias, token, result, span=(ids[0], ids[-1]))
 
 
 # Applying ------------------------------------------------------------------------------------
 
 
 def after_commit(
-    using: str, token: str, group: str, lifted: frozenset[RowKey], deferred: bool = False
+    using: str,
+    token: str,
+    group: str,
+    lifted: frozenset[RowKey],
+    deferred: bool = False,
+    span: tuple[int, int] | None = None,
 ) -> None:
     try:
-        apply_claimed(using, token, propagation.PropagationResult(), group, lifted, deferred)
+        result = propagation.PropagationResult()
+        apply_claimed(using, token, result, group, lifted, deferred, span)
     except Exception:
         logger.exception(
             "Propagating captured deletions from database %r failed; the rows stay for "
@@ -111,11 +117,19 @@ def apply_claimed(
     group: str = "",
     lifted: frozenset[RowKey] = frozenset(),
     deferred: bool = False,
+    span: tuple[int, int] | None = None,
 ) -> PropagationResult:
-    """Apply the rows of ``using`` that ``token`` claims, a batch and a link at a time."""
+    """
+    Apply the rows of ``using`` that ``token`` claims, a batch and a link at a time;
+    ``span``, the lowest and highest id claimed, if known.
+    """
     from crossdb.capture import field_for
 
     mine = queue(using).filter(claim_token=token)
+    if span is not None:
+        # claim_token has no index (the triggers would pay for it on every deleted row):
+        # without the primary key's range each batch would read the whole queue.
+        mine = mine.filter(pk__range=span)
     mine.update(claimed_until=propagation._lease_end())
     last = 0
     while True:
@@ -140,7 +154,7 @@ def apply_claimed(
                 result.errors.append(f"{link}: {type(exc).__name__}: {exc}")
                 continue
             if not deferred and connections[source_db].in_atomic_block:
-                callback = partial(after_commit, using, token, group, lifted, True)
+                callback = partial(after_commit, using, token, group, lifted, True, span)
                 transaction.on_commit(callback, using=source_db)
                 return result
             _apply_link(
