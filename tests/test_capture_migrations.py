@@ -67,7 +67,10 @@ from crossdb import CrossDBForeignKey
 
 class Member(models.Model):
     account = CrossDBForeignKey(
-        "accounts.Account", models.CASCADE, capture_deletes={capture}, related_name="members"
+        "accounts.Account",
+        models.CASCADE,
+        capture_deletes={capture},
+        related_name="members"{column},
     )
 """
 
@@ -188,8 +191,11 @@ class Project:
             )
         )
 
-    def member(self, capture: bool) -> None:
-        (self.root / "members" / "models.py").write_text(MEMBER.format(capture=capture))
+    def member(self, capture: bool, column: str | None = None) -> None:
+        column = f", db_column={column!r}" if column else ""
+        (self.root / "members" / "models.py").write_text(
+            MEMBER.format(capture=capture, column=column)
+        )
 
     def manage(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -229,6 +235,32 @@ class Project:
         assert deleted["queued"] == [[LINK, deleted["key"]]], deleted
         assert (deleted["applied"], deleted["errors"]) == (1, []), deleted
         assert deleted["members_left"] == 0
+
+
+# The log triggers on the source's table (members, in "default"), and what a raw INSERT logs.
+LOGGED = """
+import json
+from django.db import connections
+from crossdb.capture_log_sql import LogSpec, installed_log_triggers
+from crossdb.capture import field_for
+from crossdb.models import WrittenReference
+from accounts.models import Account
+from members.models import Member
+
+account = Account.objects.create(name="kept")
+connection = connections["default"]
+qn = connection.ops.quote_name
+meta, field = Member._meta, Member._meta.get_field("account")
+with connection.cursor() as cursor:
+    table, column = qn(meta.db_table), qn(field.column)
+    cursor.execute(f"INSERT INTO {table} ({column}) VALUES (%s)", [account.pk])
+    pk = cursor.lastrowid
+print(json.dumps({
+    "triggers": sorted(installed_log_triggers(connection)),
+    "expected": LogSpec.of(field_for("members.Member.account")).name,
+    "logged": str(pk) in set(WrittenReference.objects.values_list("source_pk", flat=True)),
+}))
+"""
 
 
 @pytest.fixture(params=VENDORS)
@@ -333,3 +365,23 @@ def test_renamed_key_column_and_table_get_new_triggers(project):
     project.ok("makemigrations", "members")
     project.migrate()
     assert project.triggers() == []
+
+
+def test_renamed_source_column_gets_new_log_triggers(project):
+    """The written references' log triggers follow a rename of the source's key column."""
+    project.ok("makemigrations", "accounts", "members")
+    project.migrate()
+    first = project.shell(LOGGED)
+    assert first["triggers"] == [first["expected"], f"{first['expected']}_u"], first
+    assert first["logged"]
+
+    project.member(capture=True, column="acct")
+    project.ok("makemigrations", "members")
+    assert "CaptureTriggers" not in project.migration("members", "0002")
+    project.migrate()
+    renamed = project.shell(LOGGED)
+    assert renamed["triggers"] == [renamed["expected"], f"{renamed['expected']}_u"], renamed
+    assert not set(renamed["triggers"]) & set(first["triggers"])
+    assert renamed["logged"]
+    check = project.manage("check", "--database", "default")
+    assert "crossdb.W044" not in check.stderr, check.stderr

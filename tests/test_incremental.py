@@ -25,9 +25,9 @@ from django.db import connections, models
 from django.db.migrations.state import ProjectState
 from django.test import override_settings
 
-from crossdb.capture import install_after_migrate
+from crossdb.capture import field_for, install_after_migrate
 from crossdb.capture_checks import check_log_triggers
-from crossdb.capture_log_sql import installed_log_triggers, log_trigger_name, remove_log
+from crossdb.capture_log_sql import LogSpec, installed_log_triggers, remove_log
 from crossdb.checks_settings import check_numbers
 from crossdb.models import WrittenReference
 from crossdb.operations import InstallCaptureTriggers, RemoveCaptureTriggers
@@ -241,9 +241,12 @@ class TestTheLog:
             WrittenReference.objects.using(link.source_alias).all().delete()
         assert counts[0] == counts[1], counts
         # The log, the source rows, the first checks' UPDATE, the final count (and
-        # the connection setup the command does); the probe and pending rows on the target.
+        # the connection setup the command does); on the target: the probe, the pending
+        # and captured keys, the report's pending propagations, captured deletions and
+        # truncate markers, each after a look at the table list (crossdb's tables may
+        # not be migrated there).
         assert counts[0][link.source_alias] <= 8, counts
-        assert counts[0][link.target_alias] <= 6, counts
+        assert counts[0][link.target_alias] <= 11, counts
 
     def test_pages_write_the_log_once_per_page(self):
         link = LINKS["room"]
@@ -358,6 +361,11 @@ class TestKilledRun:
         assert (entry["checked"], entry["orphans"]) == (2, 1)
 
 
+def log_name(label: str) -> str:
+    """The name the code gives the link's log trigger (its table and columns in it)."""
+    return LogSpec.of(field_for(label)).name
+
+
 class TestInstalling:
     @pytest.mark.parametrize("kind", BY_SOURCE)
     def test_the_operation_and_its_reverse_on_the_sources_database(self, kind):
@@ -366,7 +374,7 @@ class TestInstalling:
         operation = InstallCaptureTriggers(link=link.label, target=link.target._meta.label, key=key)
         state = ProjectState.from_apps(apps)
         connection = connections[link.source_alias]
-        name = log_trigger_name(link.label)
+        name = log_name(link.label)
         assert name in installed_log_triggers(connection)
         try:
             with connection.schema_editor() as editor:
@@ -391,7 +399,7 @@ class TestInstalling:
         state = ProjectState.from_apps(apps)
         with connections["employee"].schema_editor() as editor:
             operation.database_forwards("integrity", editor, state, state)
-        assert log_trigger_name(link.label) in installed_log_triggers(connections["asset"])
+        assert log_name(link.label) in installed_log_triggers(connections["asset"])
 
     def test_a_missing_log_trigger_warns_and_migrate_puts_it_back(self):
         link = LINKS["room"]
@@ -413,7 +421,7 @@ class TestInstalling:
     def test_capture_ddl_prints_the_log_triggers(self):
         result = run_command("capture_ddl", "integrity.CapBooking.room")
         assert result.exit_code == 0, result.stderr
-        name = log_trigger_name("integrity.CapBooking.room")
+        name = log_name("integrity.CapBooking.room")
         assert "-- In database 'asset' (the source's)" in result.stdout
         assert f"CREATE TRIGGER {name} AFTER INSERT ON" in result.stdout
         removal = run_command("capture_ddl", "integrity.CapBooking.room", "--remove")

@@ -28,6 +28,7 @@ SQLite rebuilt, projects that enabled capture before this log existed).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +43,20 @@ if TYPE_CHECKING:
 LOG_TABLE = "crossdb_writtenreference"
 
 
-def log_trigger_name(link: str) -> str:
-    return "crossdb_log_" + hashlib.sha1(link.encode()).hexdigest()[:12]
+def _digest(*parts: str) -> str:
+    return hashlib.sha1("\0".join(parts).encode()).hexdigest()
+
+
+def log_link_prefix(link: str) -> str:
+    """What the names of every log trigger of ``link`` start with (then ``_``)."""
+    return "crossdb_log_" + _digest(link)[:8]
+
+
+def log_trigger_name(link: str, table: str, pk_column: str, column: str) -> str:
+    # Named for the columns the SQL names too: after a rename of the source's table
+    # or columns, the expected name is missing and migrate replaces the triggers
+    # (a PostgreSQL or MariaDB trigger naming a gone column fails every INSERT).
+    return f"{log_link_prefix(link)}_{_digest(table, pk_column, column)[:6]}"
 
 
 def source_database(field: CrossDBForeignKey) -> str:
@@ -62,7 +75,7 @@ class LogSpec:
 
     @property
     def name(self) -> str:
-        return log_trigger_name(self.link)
+        return log_trigger_name(self.link, self.table, self.pk_column, self.column)
 
     @classmethod
     def of(cls, field: Any, link: str | None = None) -> LogSpec:
@@ -126,17 +139,28 @@ def log_install_sql(spec: LogSpec, connection: Any) -> list[str]:
     return []  # check crossdb.E042 refuses capture_deletes=True there
 
 
-def log_remove_sql(link: str, connection: Any) -> list[str]:
-    name = log_trigger_name(link)
+def log_remove_sql(link: str, connection: Any, names: Iterable[str] | None = None) -> list[str]:
+    """
+    The statements removing ``link``'s log triggers: those found in ``connection``'s
+    database with its prefix (on PostgreSQL their functions), or ``names`` when given.
+    """
+    if names is None:
+        names = installed_log_triggers(connection, functions=True)
+    prefix = log_link_prefix(link) + "_"
+    found = sorted({name.removesuffix("_u") for name in names if name.startswith(prefix)})
     if connection.vendor == "postgresql":
-        return [f"DROP FUNCTION IF EXISTS {fn}() CASCADE" for fn in (name, f"{name}_u")]
+        # Dropping the functions drops the triggers that call them.
+        return [f"DROP FUNCTION IF EXISTS {fn}() CASCADE" for n in found for fn in (n, f"{n}_u")]
     if connection.vendor in VENDORS:
-        return [f"DROP TRIGGER IF EXISTS {fn}" for fn in (name, f"{name}_u")]
+        return [f"DROP TRIGGER IF EXISTS {fn}" for n in found for fn in (n, f"{n}_u")]
     return []
 
 
-def installed_log_triggers(connection: Any) -> set[str]:
-    """The names of the log triggers present in ``connection``'s database."""
+def installed_log_triggers(connection: Any, functions: bool = False) -> set[str]:
+    """
+    The names of the log triggers present in ``connection``'s database (with
+    ``functions``, also PostgreSQL's trigger functions, even without a trigger).
+    """
     queries = {
         "postgresql": "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'crossdb\\_log\\_%%'",
         "mysql": "SELECT trigger_name FROM information_schema.triggers "
@@ -148,7 +172,11 @@ def installed_log_triggers(connection: Any) -> set[str]:
         return set()
     with connection.cursor() as cursor:
         cursor.execute(queries[connection.vendor])
-        return {row[0] for row in cursor.fetchall()}
+        names = {row[0] for row in cursor.fetchall()}
+        if functions and connection.vendor == "postgresql":
+            cursor.execute("SELECT proname FROM pg_proc WHERE proname LIKE 'crossdb\\_log\\_%%'")
+            names |= {row[0] for row in cursor.fetchall()}
+        return names
 
 
 # Installing ------------------------------------------------------------------------------
@@ -169,7 +197,15 @@ def install_log(connection: Any, spec: LogSpec) -> bool:
 
     if not {LOG_TABLE, spec.table} <= _tables(connection):
         return False
-    _execute(connection, log_install_sql(spec, connection))
+    with connection.cursor() as cursor:
+        description = connection.introspection.get_table_description(cursor, spec.table)
+    if not {spec.pk_column, spec.column} <= {info.name for info in description}:
+        # Migrated to a state before the columns the code names: until it gets there.
+        return False
+    # Those of another table or column (a rename) go first: a link logs once.
+    _execute(
+        connection, [*log_remove_sql(spec.link, connection), *log_install_sql(spec, connection)]
+    )
     return True
 
 

@@ -137,13 +137,25 @@ def _unreachable(verifier: Verifier) -> str | None:
 
 
 def _tables_exist(verifier: Verifier, known: dict[str, set[str]]) -> bool:
-    for alias, model in (
-        (verifier.source_db, verifier.field.model),
-        (verifier.target_db, verifier.field.remote_field.model),
+    """
+    Whether the link's tables and columns are migrated: ``migrate`` runs this check
+    before the migrations that create or rename them, and a query naming them
+    would fail there.
+    """
+    field = verifier.field
+    for alias, model, column in (
+        (verifier.source_db, field.model, field.column),
+        (verifier.target_db, field.remote_field.model, field.target_field.column),
     ):
+        connection = connections[alias]
         if alias not in known:
-            known[alias] = set(connections[alias].introspection.table_names())
-        if model._meta.db_table not in known[alias]:
+            known[alias] = set(connection.introspection.table_names())
+        table = model._meta.db_table
+        if table not in known[alias]:
+            return False
+        with connection.cursor() as cursor:
+            description = connection.introspection.get_table_description(cursor, table)
+        if column not in {info.name for info in description}:
             return False
     return True
 

@@ -50,7 +50,7 @@ class Command(BaseCommand):
         if options["remove"]:
             # Printed without reading the database: the triggers as the code names them.
             statements = remove_sql(link, target, names=[spec.name])
-            logs = log_remove_sql(link, source)
+            logs = log_remove_sql(link, source, names=[LogSpec.of(field, link).name])
         else:
             statements = install_sql(spec, target)
             logs = log_install_sql(LogSpec.of(field, link), source)
