@@ -23,8 +23,8 @@ import pytest
 from django.apps import apps
 from django.core import checks
 from django.db import connections, models
-from django.db.models.signals import pre_delete
 from django.db.migrations.state import ProjectState
+from django.db.models.signals import pre_delete
 from django.test import override_settings
 
 from crossdb.capture import install_after_migrate
@@ -248,9 +248,11 @@ class TestTheLog:
             targets = [link.new_target() for _ in range(rows // 2)]
             for target in targets * 2:
                 link.source.objects.create(**{link.name: target})
-            with CaptureQueriesPerDatabase() as captured:
-                with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0):
-                    entry = incremental(link, "--batch-size", "1000")
+            with (
+                CaptureQueriesPerDatabase() as captured,
+                override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0),
+            ):
+                entry = incremental(link, "--batch-size", "1000")
             assert (entry["logged"], entry["checked"], entry["orphans"]) == (rows, rows, 0)
             assert link.logged() == []
             counts.append(captured.counts)
@@ -266,9 +268,11 @@ class TestTheLog:
         link = LINKS["room"]
         for _ in range(9):
             CapBooking.objects.create(room=link.new_target())
-        with CaptureQueriesPerDatabase() as per_three:
-            with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0):
-                incremental(link, "--batch-size", "3")
+        with (
+            CaptureQueriesPerDatabase() as per_three,
+            override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0),
+        ):
+            incremental(link, "--batch-size", "3")
         statements = [q["sql"] for q in per_three["asset"]]
         assert sum(sql.startswith("DELETE") for sql in statements) == 3  # one per page of three
         assert not any(sql.startswith("UPDATE") for sql in statements)
@@ -300,9 +304,11 @@ class TestTheLog:
             cursor.execute(f"INSERT INTO {table} (code, room_id) VALUES ('gone', %s)", [10**6])
         CapVisit.objects.create(code="cleared", room=link.new_target())
         CapVisit.objects.filter(code="cleared").update(room=None)
-        with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0):
-            with CaptureQueriesPerDatabase() as captured:
-                entry = incremental(link)
+        with (
+            override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0),
+            CaptureQueriesPerDatabase() as captured,
+        ):
+            entry = incremental(link)
         assert (entry["logged"], entry["checked"], entry["orphans"]) == (3, 2, 1)
         assert [row.source_pk for row in link.logged()] == ["gone"]
         # The log, the source rows by key, the DELETE (and the connection setup).
