@@ -453,6 +453,42 @@ def capture_queries(run: Callable[[], Any], aliases: Iterable[str]) -> dict[str,
     return {alias: [q["sql"] for q in ctx.captured_queries] for alias, ctx in contexts.items()}
 
 
+def timed_queries(run: Callable[[], Any], aliases: Iterable[str]) -> list[tuple[str, str, float]]:
+    """``(alias, sql, seconds)`` of each query ``run`` sent, timed around the driver's execute."""
+    from django.db import connections
+
+    timings: list[tuple[str, str, float]] = []
+
+    def timer(alias: str) -> Callable[..., Any]:
+        def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                timings.append((alias, sql, time.perf_counter() - began))
+
+        return wrapper
+
+    with ExitStack() as stack:
+        for alias in aliases:
+            stack.enter_context(connections[alias].execute_wrapper(timer(alias)))
+        run()
+    return timings
+
+
+def print_query_timings(timings: list[tuple[str, str, float]], width: int = 110) -> None:
+    """Total time per alias and per statement (its SQL cut to ``width``), the slowest first."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for alias, sql, seconds in timings:
+        groups.setdefault((alias, " ".join(sql.split())[:width]), []).append(seconds)
+    for alias in dict.fromkeys(alias for alias, _, _ in timings):
+        spent = sum(s for a, _, s in timings if a == alias)
+        print(f"{alias}: {sum(1 for a, _, _ in timings if a == alias)} queries, {ms(spent)}")
+    ordered = sorted(groups.items(), key=lambda item: -sum(item[1]))
+    for (alias, sql), values in ordered:
+        print(f"  {alias:8}{len(values):>5} x {ms(sum(values)):>10}  {sql}")
+
+
 def describe_queries(queries: dict[str, list[str]]) -> str:
     """``default 4 (SELECT 4), source 1 (SELECT 1)``; aliases with no query left out."""
     parts = []

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from django.apps import apps
 from django.core import checks
 from django.db import connections, models
 from django.db.migrations.state import ProjectState
+from django.db.models.signals import pre_delete
 from django.test import override_settings
 
 from crossdb.capture import field_for, install_after_migrate
@@ -42,6 +44,7 @@ from tests.integrity.models import (
     CapRoom,
     CapToken,
     CapUse,
+    CapVisit,
 )
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
@@ -166,7 +169,7 @@ class TestWhatIsLogged:
         with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0):
             incremental(link)
             assert incremental(link)["orphans"] == 0
-        assert link.logged() == []  # checked twice, forgotten
+        assert link.logged() == []  # past the delay: forgotten
 
         link.source.objects.filter(pk=row.pk).update(**{link.field.attname: link.missing_key()})
 
@@ -208,22 +211,34 @@ class TestWhatIsLogged:
 
 
 class TestTheLog:
-    def test_a_row_is_forgotten_only_after_its_second_check_past_the_delay(self):
+    def test_a_row_is_forgotten_only_by_a_check_past_the_delay(self):
         link = LINKS["badge"]
         CapHolder.objects.create(badge=link.new_target())
+        [row] = link.logged()
         with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=3600):
             assert incremental(link)["awaiting_recheck"] == 1
-            [row] = link.logged()
-            assert row.first_checked_at is not None
-            # Checked again within the delay: kept, its first check unchanged.
+            # Checked again within the delay: kept as it was.
             assert incremental(link)["awaiting_recheck"] == 1
-            assert link.logged()[0].first_checked_at == row.first_checked_at
+            assert link.logged() == [row]
+            assert link.logged()[0].logged_at == row.logged_at
         with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0):
             entry = incremental(link)
         assert (entry["checked"], entry["awaiting_recheck"]) == (1, 0)
         assert link.logged() == []
-        # Checked twice: not read again.
+        # Forgotten: not read again.
         assert incremental(link)["logged"] == 0
+
+    @pytest.mark.parametrize("kind", BY_SOURCE)
+    def test_the_delay_runs_on_the_source_databases_clock(self, kind):
+        """A second's delay, for real: kept just after the write, forgotten a second later."""
+        link = LINKS[kind]
+        link.source.objects.create(**{link.name: link.new_target()})
+        with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=1):
+            assert incremental(link)["awaiting_recheck"] == 1
+            time.sleep(1.2)
+            entry = incremental(link)
+        assert (entry["checked"], entry["awaiting_recheck"]) == (1, 0)
+        assert link.logged() == []
 
     @pytest.mark.parametrize("kind", BY_SOURCE)
     def test_queries_per_database_do_not_grow_with_the_logged_rows(self, kind):
@@ -233,30 +248,73 @@ class TestTheLog:
             targets = [link.new_target() for _ in range(rows // 2)]
             for target in targets * 2:
                 link.source.objects.create(**{link.name: target})
-            with CaptureQueriesPerDatabase() as captured:
+            with (
+                CaptureQueriesPerDatabase() as captured,
+                override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0),
+            ):
                 entry = incremental(link, "--batch-size", "1000")
             assert (entry["logged"], entry["checked"], entry["orphans"]) == (rows, rows, 0)
+            assert link.logged() == []
             counts.append(captured.counts)
             link.source.objects.all().delete()
             WrittenReference.objects.using(link.source_alias).all().delete()
         assert counts[0] == counts[1], counts
-        # The log, the source rows, the first checks' UPDATE, the final count (and
-        # the connection setup the command does); on the target: the probe, the pending
-        # and captured keys, the report's pending propagations, captured deletions and
-        # truncate markers, each after a look at the table list (crossdb's tables may
-        # not be migrated there).
-        assert counts[0][link.source_alias] <= 8, counts
+        # The log joined to the source rows, the DELETE (and the connection setup the
+        # command does); on the target: the probe, the pending and captured keys, the
+        # report's pending propagations, captured deletions and truncate markers, each
+        # after a look at the table list (crossdb's tables may not be migrated there).
+        assert counts[0][link.source_alias] <= 5, counts
         assert counts[0][link.target_alias] <= 11, counts
 
     def test_pages_write_the_log_once_per_page(self):
         link = LINKS["room"]
         for _ in range(9):
             CapBooking.objects.create(room=link.new_target())
-        with CaptureQueriesPerDatabase() as per_three:
+        with (
+            CaptureQueriesPerDatabase() as per_three,
+            override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0),
+        ):
             incremental(link, "--batch-size", "3")
-        writes = [q["sql"] for q in per_three["asset"] if q["sql"].startswith("UPDATE")]
-        assert len(writes) == 3  # one per page of three rows
-        assert all(r.first_checked_at is not None for r in link.logged())
+        statements = [q["sql"] for q in per_three["asset"]]
+        assert sum(sql.startswith("DELETE") for sql in statements) == 3  # one per page of three
+        assert not any(sql.startswith("UPDATE") for sql in statements)
+        assert link.logged() == []
+
+    def test_no_delete_signal_sees_the_log_rows(self):
+        link = LINKS["room"]
+        CapBooking.objects.create(room=link.new_target())
+        seen: list[Any] = []
+
+        def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
+            seen.append(instance)
+
+        pre_delete.connect(receiver)  # no sender: every model's deletions
+        try:
+            with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0):
+                assert incremental(link)["logged"] == 1
+        finally:
+            pre_delete.disconnect(receiver)
+        assert link.logged() == []
+        assert seen == []
+
+    def test_a_source_whose_primary_key_is_text(self):
+        """No integer to join on: the log, then the source rows by primary key."""
+        link = Link(CapVisit, "room", CapRoom, "employee", "default")
+        CapVisit.objects.create(code="alive", room=link.new_target())
+        with connections["employee"].cursor() as cursor:
+            table = connections["employee"].ops.quote_name(CapVisit._meta.db_table)
+            cursor.execute(f"INSERT INTO {table} (code, room_id) VALUES ('gone', %s)", [10**6])
+        CapVisit.objects.create(code="cleared", room=link.new_target())
+        CapVisit.objects.filter(code="cleared").update(room=None)
+        with (
+            override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0),
+            CaptureQueriesPerDatabase() as captured,
+        ):
+            entry = incremental(link)
+        assert (entry["logged"], entry["checked"], entry["orphans"]) == (3, 2, 1)
+        assert [row.source_pk for row in link.logged()] == ["gone"]
+        # The log, the source rows by key, the DELETE (and the connection setup).
+        assert captured.counts["employee"] <= 6, captured.counts
 
     def test_an_orphan_stays_reported_until_repaired(self):
         link = LINKS["room"]
@@ -280,7 +338,8 @@ class TestTheRace:
         """
         The target's deletion is not committed when the reference is written and first
         checked; capture is suspended for it, as if its propagation had run before the
-        reference was visible. Only the second check of the logged reference finds it.
+        reference was visible. The first check was within the delay of the write, so the
+        row stays, and the check past the delay finds the orphan.
         """
         link = LINKS[kind]
         target = link.new_target()
@@ -290,14 +349,16 @@ class TestTheRace:
         try:
             wait_for(deleting, "deleted")
             link.source.objects.create(**{link.name: target})
-            with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0):
+            with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=3600):
                 first = incremental(link)
-                assert (first["checked"], first["orphans"]) == (1, 0)  # the target is still there
-                assert deleting.stdin is not None
-                deleting.stdin.write("commit\n")
-                deleting.stdin.flush()
-                wait_for(deleting, "committed")
-
+            assert (first["checked"], first["orphans"]) == (1, 0)  # the target is still there
+            assert first["awaiting_recheck"] == 1  # logged within the delay: kept
+            assert deleting.stdin is not None
+            deleting.stdin.write("commit\n")
+            deleting.stdin.flush()
+            wait_for(deleting, "committed")
+            # Past the delay (as if an hour had passed): checked once more before it is forgotten.
+            with override_settings(CROSSDB_INCREMENTAL_RECHECK_DELAY=0):
                 second = incremental(link)
         finally:
             deleting.kill()
@@ -329,7 +390,10 @@ import django
 
 django.setup()
 from django.core.management import call_command
+from django.conf import settings
 from crossdb.verification.incremental import IncrementalVerifier
+
+settings.CROSSDB_INCREMENTAL_RECHECK_DELAY = 0  # every row is due: only the kill keeps them
 
 def checked_not_written(self, *args, **kwargs):
     print("checked", flush=True)
@@ -346,7 +410,7 @@ class TestKilledRun:
         link = LINKS[kind]
         link.raw_insert(link.missing_key())
         link.source.objects.create(**{link.name: link.new_target()})
-        before = [(r.pk, r.first_checked_at) for r in link.logged()]
+        before = [(r.pk, r.logged_at) for r in link.logged()]
 
         running = start_python(KILL_SCRIPT, link.label)
         try:
@@ -356,7 +420,7 @@ class TestKilledRun:
             running.communicate()
 
         assert running.returncode == -9
-        assert [(r.pk, r.first_checked_at) for r in link.logged()] == before
+        assert [(r.pk, r.logged_at) for r in link.logged()] == before
         entry = incremental(link)
         assert (entry["checked"], entry["orphans"]) == (2, 1)
 

@@ -5,8 +5,11 @@ A link with ``capture_deletes=True`` also gets triggers on its *source's* table
 that write one ``crossdb_writtenreference`` row (the link and the source row's
 primary key) for each row inserted with a key, or whose key is updated to
 another value, in the writing transaction, whoever writes it (the ORM,
-``QuerySet.update()``, raw SQL, another program). No timestamp is trusted:
-clocks, ``update()`` and the order of commits all lose rows that way.
+``QuerySet.update()``, raw SQL, another program). The row's ``logged_at`` is
+the database's own UTC clock when the writing statement began (``LOG_CLOCK``),
+never the application's: a run forgets a row only once the same clock is
+``CROSSDB_INCREMENTAL_RECHECK_DELAY`` past it. No timestamp decides *which*
+rows are read: clocks, ``update()`` and the order of commits would lose rows.
 
 - PostgreSQL: a statement-level ``AFTER INSERT`` trigger reading the transition
   table ``new_rows`` (one ``INSERT ... SELECT`` per statement), and a row-level
@@ -41,6 +44,16 @@ if TYPE_CHECKING:
     from crossdb.fields import CrossDBForeignKey
 
 LOG_TABLE = "crossdb_writtenreference"
+
+# The UTC time when the current statement began, in the form Django stores and
+# reads a DateTimeField on each backend. The triggers write it, and a run
+# compares it with the same clock (``incremental.LogReader``), so neither the
+# application's clock nor a session's time zone enters.
+LOG_CLOCK = {
+    "postgresql": "STATEMENT_TIMESTAMP()",
+    "mysql": "UTC_TIMESTAMP(6)",
+    "sqlite": "STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')",
+}
 
 
 def _digest(*parts: str) -> str:
@@ -98,14 +111,16 @@ def log_install_sql(spec: LogSpec, connection: Any) -> list[str]:
     qn = connection.ops.quote_name
     table, pk, column = qn(spec.table), qn(spec.pk_column), qn(spec.column)
     name, link = spec.name, _literal(spec.link)
-    insert = f"INSERT INTO {LOG_TABLE} (link, source_pk)"
+    insert = f"INSERT INTO {LOG_TABLE} (link, source_pk, logged_at)"
+    clock = LOG_CLOCK.get(connection.vendor)
     if connection.vendor == "postgresql":
         return [
             f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            f"BEGIN\n  {insert}\n  SELECT {link}, n.{pk}::text FROM new_rows n "
+            f"BEGIN\n  {insert}\n  SELECT {link}, n.{pk}::text, {clock} FROM new_rows n "
             f"WHERE n.{column} IS NOT NULL;\n  RETURN NULL;\nEND\n$$",
             f"CREATE OR REPLACE FUNCTION {name}_u() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            f"BEGIN\n  {insert} VALUES ({link}, NEW.{pk}::text);\n  RETURN NULL;\nEND\n$$",
+            f"BEGIN\n  {insert} VALUES ({link}, NEW.{pk}::text, {clock});\n"
+            f"  RETURN NULL;\nEND\n$$",
             f"DROP TRIGGER IF EXISTS {name} ON {table}",
             f"CREATE TRIGGER {name} AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
             f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()",
@@ -115,7 +130,7 @@ def log_install_sql(spec: LogSpec, connection: Any) -> list[str]:
             f"EXECUTE FUNCTION {name}_u()",
         ]
     if connection.vendor == "mysql":
-        values = f"{insert} SELECT {link}, CAST(NEW.{pk} AS CHAR) FROM DUAL"
+        values = f"{insert} SELECT {link}, CAST(NEW.{pk} AS CHAR), {clock} FROM DUAL"
         changed = f"NOT (CAST(OLD.{column} AS BINARY) <=> CAST(NEW.{column} AS BINARY))"
         return [
             f"DROP TRIGGER IF EXISTS {name}",
@@ -126,7 +141,7 @@ def log_install_sql(spec: LogSpec, connection: Any) -> list[str]:
             f"{values} WHERE NEW.{column} IS NOT NULL AND {changed}",
         ]
     if connection.vendor == "sqlite":
-        body = f"BEGIN {insert} VALUES ({link}, CAST(NEW.{pk} AS TEXT)); END"
+        body = f"BEGIN {insert} VALUES ({link}, CAST(NEW.{pk} AS TEXT), {clock}); END"
         return [
             f"DROP TRIGGER IF EXISTS {name}",
             f"CREATE TRIGGER {name} AFTER INSERT ON {table} FOR EACH ROW "

@@ -82,9 +82,10 @@ class CaptureSettings:
     @property
     def INCREMENTAL_RECHECK_DELAY(self) -> float:
         """
-        Seconds after its first check that ``verify_links --incremental`` checks a
-        written reference again before forgetting it: longer than the longest
-        transaction deleting targets, whose deletion the first check could not see.
+        Seconds after it was logged (the source database's clock) that a check by
+        ``verify_links --incremental`` may forget a written reference: longer than
+        the longest transactions writing references and deleting targets together,
+        so that a deletion a check within the delay could not see has committed.
         """
         return float(getattr(settings, "CROSSDB_INCREMENTAL_RECHECK_DELAY", 60))
 

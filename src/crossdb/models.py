@@ -117,15 +117,15 @@ class WrittenReference(models.Model):
 
     ``source_pk`` is the row's primary key as text: a run reads the row's current
     key, so later updates, NULLs and deleted rows need no log of their own.
-    ``first_checked_at`` (database time) is set by the run that first checks the
-    row; a run at least ``CROSSDB_INCREMENTAL_RECHECK_DELAY`` seconds later checks
-    it again and deletes it, unless its target is missing.
+    ``logged_at`` is the database's UTC clock when the writing statement began; a
+    run at least ``CROSSDB_INCREMENTAL_RECHECK_DELAY`` seconds after it deletes
+    the row once checked, unless its target is missing (younger rows stay).
     """
 
     id = models.BigAutoField(primary_key=True)
     link = models.CharField(max_length=200)
     source_pk = ExactTextField()
-    first_checked_at = models.DateTimeField(null=True, blank=True)
+    logged_at = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]

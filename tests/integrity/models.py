@@ -206,3 +206,12 @@ class CapBooking(models.Model):
     room = CrossDBForeignKey(
         CapRoom, models.SET_NULL, null=True, capture_deletes=True, related_name="bookings"
     )
+
+
+class CapVisit(models.Model):
+    """Lives in ``employee``: a logged source whose primary key is text, not an integer."""
+
+    code = models.CharField(max_length=20, primary_key=True)
+    room = CrossDBForeignKey(
+        CapRoom, models.SET_NULL, null=True, capture_deletes=True, related_name="visits"
+    )

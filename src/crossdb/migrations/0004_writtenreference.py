@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(primary_key=True, serialize=False)),
                 ("link", models.CharField(max_length=200)),
                 ("source_pk", crossdb.models.ExactTextField()),
-                ("first_checked_at", models.DateTimeField(blank=True, null=True)),
+                ("logged_at", models.DateTimeField()),
             ],
             options={
                 "verbose_name": "written reference",
