@@ -296,54 +296,44 @@ def load_hop(instances: list[Model], field: CrossDBForeignKey) -> None:
     """
     ``field``'s targets for ``instances``: the queries of its descriptor's
     ``get_prefetch_querysets()`` (``batching.fetch_by_keys()`` on the one target
-    database), matched by key in one dict, without the per-row tuples and lists
+    database), matched by key in one dict, walking the sources in the order they were built, without the per-row tuples and lists
     of ``prefetch_one_level()`` (variants S and A of benchmarks/bench_select_related.py).
     A key with no row is cached as missing, so reading it raises ``DanglingReference``.
     """
     attname, cache_name = field.attname, field.cache_name
     key_name = field.target_field.attname
-    waiting: dict[Any, Any] = {}  # key -> instance, or the list of instances sharing it
-    unset: list[Model] = []  # null keys, then keys with no row
+    keys: list[Any] = []
     for instance in instances:
         # The column as loaded (a deferred one through its descriptor): a plain dict
         # read per row, where getattr() would call DeferredAttribute.__get__.
         key = instance.__dict__.get(attname, _DEFERRED)
         if key is _DEFERRED:
             key = getattr(instance, attname)
-        if key is None:
-            unset.append(instance)
-            continue
-        first = waiting.setdefault(key, instance)
-        if type(first) is list:
-            first.append(instance)
-        elif first is not instance:
-            waiting[key] = [first, instance]
-    rows: list[Model] = []
-    if waiting:
+        keys.append(key)
+    wanted = set(keys)
+    wanted.discard(None)
+    by_key: dict[Any, Model] = {}
+    if wanted:
         queryset = field.related_model._base_manager.db_manager(
             routers.target_db_for_read(field)
         ).all()
         queryset.query.clear_ordering(force=False)
         integer = is_integer(field.target_field)
         rows = fetch_by_keys(
-            queryset, key_name, list(waiting), integer=integer, matched_by_caller=True
+            queryset, key_name, list(wanted), integer=integer, matched_by_caller=True
         )
-    reverse = None if field.remote_field.multiple else field.remote_field
-    for row in rows:
-        found = waiting.pop(row.__dict__[key_name], None)
-        if found is None:
-            continue
-        if type(found) is list:
-            for instance in found:
-                instance._state.fields_cache[cache_name] = row
-        else:
-            found._state.fields_cache[cache_name] = row
-        if reverse is not None:
-            reverse.set_cached_value(row, found)
-    for missing in waiting.values():
-        unset.extend(missing if type(missing) is list else (missing,))
-    for instance in unset:
-        instance._state.fields_cache[cache_name] = None
+        # Matched exactly, in Python: a collation may have brought other spellings.
+        by_key = {row.__dict__[key_name]: row for row in rows}
+    # The sources in their own order (the order they were built in memory): a dict
+    # lookup and one cache write each, no revisit of the targets.
+    get = by_key.get
+    for instance, key in zip(instances, keys, strict=True):
+        instance._state.fields_cache[cache_name] = get(key)
+    if not field.remote_field.multiple:
+        reverse = field.remote_field
+        for instance, key in zip(instances, keys, strict=True):
+            if (target := get(key)) is not None:
+                reverse.set_cached_value(target, instance)
 
 
 # Evaluation -----------------------------------------------------------------------
