@@ -296,8 +296,9 @@ def load_hop(instances: list[Model], field: CrossDBForeignKey) -> None:
     """
     ``field``'s targets for ``instances``: the queries of its descriptor's
     ``get_prefetch_querysets()`` (``batching.fetch_by_keys()`` on the one target
-    database), matched by key in one dict, walking the sources in the order they were built, without the per-row tuples and lists
-    of ``prefetch_one_level()`` (variants S and A of benchmarks/bench_select_related.py).
+    database), matched by key in one dict while the sources are walked in the order
+    they were built, without the per-row tuples and lists of ``prefetch_one_level()``
+    (variants S and A of benchmarks/bench_select_related.py).
     A key with no row is cached as missing, so reading it raises ``DanglingReference``.
     """
     attname, cache_name = field.attname, field.cache_name
