@@ -149,12 +149,12 @@ def check_log_triggers(
     """``crossdb.W044``: a captured link written in a database without its log trigger."""
     messages: list[checks.CheckMessage] = []
     for alias in databases or ():
-        if not logged_links(alias):
+        if not (links := logged_links(alias)):
             continue
         connection = connections[alias]
         with connection.cursor() as cursor:
             migrated = LOG_TABLE in connection.introspection.table_names(cursor)
-        for field in logged_links(alias) if not migrated else missing_log_links(alias):
+        for field in missing_log_links(alias) if migrated else links:
             messages.append(
                 checks.Warning(
                     f"The trigger logging written references of {link_label(field)} is "

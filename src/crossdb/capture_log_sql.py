@@ -30,7 +30,6 @@ SQLite rebuilt, projects that enabled capture before this log existed).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections
 
 from crossdb import routers
-from crossdb.capture_sql import VENDORS
+from crossdb.capture_sql import VENDORS, name_digest, trigger_names
 
 if TYPE_CHECKING:
     from crossdb.fields import CrossDBForeignKey
@@ -56,20 +55,16 @@ LOG_CLOCK = {
 }
 
 
-def _digest(*parts: str) -> str:
-    return hashlib.sha1("\0".join(parts).encode()).hexdigest()
-
-
 def log_link_prefix(link: str) -> str:
     """What the names of every log trigger of ``link`` start with (then ``_``)."""
-    return "crossdb_log_" + _digest(link)[:8]
+    return "crossdb_log_" + name_digest(link)[:8]
 
 
 def log_trigger_name(link: str, table: str, pk_column: str, column: str) -> str:
     # Named for the columns the SQL names too: after a rename of the source's table
     # or columns, the expected name is missing and migrate replaces the triggers
     # (a PostgreSQL or MariaDB trigger naming a gone column fails every INSERT).
-    return f"{log_link_prefix(link)}_{_digest(table, pk_column, column)[:6]}"
+    return f"{log_link_prefix(link)}_{name_digest(table, pk_column, column)[:6]}"
 
 
 def source_database(field: CrossDBForeignKey) -> str:
@@ -176,22 +171,7 @@ def installed_log_triggers(connection: Any, functions: bool = False) -> set[str]
     The names of the log triggers present in ``connection``'s database (with
     ``functions``, also PostgreSQL's trigger functions, even without a trigger).
     """
-    queries = {
-        "postgresql": "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'crossdb\\_log\\_%%'",
-        "mysql": "SELECT trigger_name FROM information_schema.triggers "
-        "WHERE trigger_schema = DATABASE() AND trigger_name LIKE 'crossdb\\_log\\_%%'",
-        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' "
-        "AND name LIKE 'crossdb\\_log\\_%%' ESCAPE '\\'",
-    }
-    if connection.vendor not in queries:
-        return set()
-    with connection.cursor() as cursor:
-        cursor.execute(queries[connection.vendor])
-        names = {row[0] for row in cursor.fetchall()}
-        if functions and connection.vendor == "postgresql":
-            cursor.execute("SELECT proname FROM pg_proc WHERE proname LIKE 'crossdb\\_log\\_%%'")
-            names |= {row[0] for row in cursor.fetchall()}
-        return names
+    return trigger_names(connection, "crossdb_log_", functions=functions)
 
 
 # Installing ------------------------------------------------------------------------------

@@ -56,23 +56,23 @@ def key_kind(field: Any) -> str | None:
     return None
 
 
-def _digest(*parts: str) -> str:
+def name_digest(*parts: str) -> str:
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()
 
 
 def link_prefix(link: str) -> str:
     """What the names of every trigger of ``link`` start with (then ``_``)."""
-    return "crossdb_cap_" + _digest(link)[:8]
+    return "crossdb_cap_" + name_digest(link)[:8]
 
 
 def legacy_trigger_name(link: str) -> str:
     """The name older versions gave ``link``'s trigger: the link only, so a rename kept it."""
-    return "crossdb_cap_" + _digest(link)[:12]
+    return "crossdb_cap_" + name_digest(link)[:12]
 
 
 def trigger_name(link: str, table: str, column: str, kind: str) -> str:
     # 27 characters, 29 with PostgreSQL's "_t": under every backend's limit of 63-64.
-    return f"{link_prefix(link)}_{_digest(table, column, kind)[:6]}"
+    return f"{link_prefix(link)}_{name_digest(table, column, kind)[:6]}"
 
 
 def is_links_trigger(name: str, link: str) -> bool:
@@ -176,7 +176,7 @@ def remove_sql(link: str, connection: Any, names: Iterable[str] | None = None) -
     trigger left), or ``names`` when given, and always its old-style name.
     """
     if names is None:
-        names = installed_triggers(connection) | _installed_functions(connection)
+        names = trigger_names(connection, "crossdb_cap_", functions=True)
     legacy = legacy_trigger_name(link)
     found = sorted({legacy, *(name for name in names if is_links_trigger(name, link))})
     if connection.vendor == "postgresql":
@@ -190,28 +190,33 @@ def remove_sql(link: str, connection: Any, names: Iterable[str] | None = None) -
     return [f"DROP TRIGGER IF EXISTS {name}" for name in found]
 
 
-def _installed_functions(connection: Any) -> set[str]:
-    if connection.vendor != "postgresql":
-        return set()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT proname FROM pg_proc WHERE proname LIKE 'crossdb\\_cap\\_%%'")
-        return {row[0] for row in cursor.fetchall()}
-
-
 def installed_triggers(connection: Any) -> set[str]:
     """The names of the capture triggers present in ``connection``'s database."""
+    return trigger_names(connection, "crossdb_cap_")
+
+
+def trigger_names(connection: Any, prefix: str, functions: bool = False) -> set[str]:
+    """
+    The names of the triggers starting with ``prefix`` in ``connection``'s database
+    (with ``functions``, also PostgreSQL's functions so named, even without a trigger).
+    """
+    pattern = prefix.replace("_", "\\_") + "%%"
     queries = {
-        "postgresql": "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'crossdb\\_cap\\_%%'",
+        "postgresql": f"SELECT tgname FROM pg_trigger WHERE tgname LIKE '{pattern}'",
         "mysql": "SELECT trigger_name FROM information_schema.triggers "
-        "WHERE trigger_schema = DATABASE() AND trigger_name LIKE 'crossdb\\_cap\\_%%'",
+        f"WHERE trigger_schema = DATABASE() AND trigger_name LIKE '{pattern}'",
         "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' "
-        "AND name LIKE 'crossdb\\_cap\\_%%' ESCAPE '\\'",
+        f"AND name LIKE '{pattern}' ESCAPE '\\'",
     }
     if connection.vendor not in queries:
         return set()
     with connection.cursor() as cursor:
         cursor.execute(queries[connection.vendor])
-        return {row[0] for row in cursor.fetchall()}
+        names = {row[0] for row in cursor.fetchall()}
+        if functions and connection.vendor == "postgresql":
+            cursor.execute(f"SELECT proname FROM pg_proc WHERE proname LIKE '{pattern}'")
+            names |= {row[0] for row in cursor.fetchall()}
+    return names
 
 
 # Field checks ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ database they do nothing::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -66,21 +67,17 @@ class InstallCaptureTriggers(Operation):
 
     def _acts_on(self, schema_editor: Any, state: Any) -> bool:
         """Whether ``schema_editor``'s database is the one holding the target's table."""
-        connection = schema_editor.connection
-        if connection.vendor not in VENDORS:
-            return False
-        alias: str = connection.alias
-        try:
-            from crossdb.capture import field_for, target_database
+        from crossdb.capture import target_database
 
-            return target_database(field_for(self.link)) == alias
-        except (LookupError, FieldDoesNotExist):
-            # The field is gone from the code: fall back to where the target is migrated.
-            target = state.apps.get_model(self.target)
-            return bool(router.allow_migrate_model(alias, target))
+        return self._holds(schema_editor, state, target_database, self.target)
 
     def _logs_on(self, schema_editor: Any, state: Any) -> bool:
         """Whether ``schema_editor``'s database is the one holding the source's table."""
+        return self._holds(schema_editor, state, source_database, self.link.rpartition(".")[0])
+
+    def _holds(
+        self, schema_editor: Any, state: Any, database: Callable[[Any], str], model: str
+    ) -> bool:
         connection = schema_editor.connection
         if connection.vendor not in VENDORS:
             return False
@@ -88,10 +85,10 @@ class InstallCaptureTriggers(Operation):
         try:
             from crossdb.capture import field_for
 
-            return source_database(field_for(self.link)) == alias
+            return database(field_for(self.link)) == alias
         except (LookupError, FieldDoesNotExist):
-            source = state.apps.get_model(self.link.rpartition(".")[0])
-            return bool(router.allow_migrate_model(alias, source))
+            # The field is gone from the code: fall back to where the model is migrated.
+            return bool(router.allow_migrate_model(alias, state.apps.get_model(model)))
 
     def _log_spec(self, state: Any) -> LogSpec:
         model_label, _, name = self.link.rpartition(".")
