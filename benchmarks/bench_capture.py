@@ -230,14 +230,15 @@ def delete_variants(link: Link, n: int) -> list[common.Variant]:
 def measure_delete(link: Link, n: int, repeat: int) -> None:
     from django.db import connections
 
-    from crossdb.capture_sql import QUEUE_TABLE, installed_triggers, trigger_name
+    from crossdb.capture_sql import QUEUE_TABLE, TriggerSpec, installed_triggers
 
     name = VENDOR_NAMES.get(link.vendor, link.vendor)
     common.heading(
         f"delete: {n:,} rows of {link.target} ({name}, database '{link.alias}'), "
         f"one DELETE ... WHERE id BETWEEN 1 AND {n:,}"
     )
-    assert trigger_name(link.label) in installed_triggers(connections[link.alias]), link
+    field = link.model("ref")._meta.get_field("target")
+    assert TriggerSpec.of(field).name in installed_triggers(connections[link.alias]), link
     print(f"load: {common.load_average()}")
     variants = delete_variants(link, n)
     why = link.vendor == "postgresql"
@@ -270,6 +271,10 @@ def measure_delete(link: Link, n: int, repeat: int) -> None:
             f"      why: the queue's two secondary indexes: Q/Q1 = {med['Q'] / med['Q1']:.2f}; "
             f"one row of keys per statement instead of one per key (A): A/P = "
             f"{med['A'] / med['P']:.2f}"
+        )
+        print(
+            f"      floor: a statement-level trigger that reads its transition table and "
+            f"writes nothing (N): N/P = {med['N'] / med['P']:.2f}"
         )
     empty_queue(link.alias)
     print()

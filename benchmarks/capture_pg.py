@@ -8,6 +8,9 @@ Scratch tables (``bench_capture_*``, created and dropped here, in the database o
       primary key only (the queue has two more indexes: created_at, claimed_until)
   A   a DELETE of N rows whose statement-level trigger writes ONE row per statement,
       the deleted keys aggregated into an array (a queue of batches, not of keys)
+  N   a DELETE of N rows whose statement-level trigger declares the transition table
+      (REFERENCING OLD TABLE), counts its rows and writes nothing: the floor of any
+      trigger that sees the deleted keys, before it stores one
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from benchmarks import common
 COPY = "bench_capture_queue_copy"
 TWIN = "bench_capture_twin"
 BATCHES = "bench_capture_batches"
+FLOOR = "bench_capture_floor"
 
 
 def _sql(*statements: str) -> Any:
@@ -45,13 +49,20 @@ def create(queue: str, twin: str, link: str) -> None:
         f"  RETURN NULL;\nEND\n$$",
         f"CREATE TRIGGER {BATCHES} AFTER DELETE ON {TWIN} REFERENCING OLD TABLE AS old_rows "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {BATCHES}()",
+        f"CREATE TABLE {FLOOR} (LIKE {twin} INCLUDING ALL)",
+        f"CREATE FUNCTION {FLOOR}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"DECLARE seen bigint;\nBEGIN\n  SELECT count(*) INTO seen FROM old_rows;\n"
+        f"  RETURN NULL;\nEND\n$$",
+        f"CREATE TRIGGER {FLOOR} AFTER DELETE ON {FLOOR} REFERENCING OLD TABLE AS old_rows "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {FLOOR}()",
     )
 
 
 def drop() -> None:
     _sql(
-        f"DROP TABLE IF EXISTS {COPY}, {TWIN}, {BATCHES}",
+        f"DROP TABLE IF EXISTS {COPY}, {TWIN}, {BATCHES}, {FLOOR}",
         f"DROP FUNCTION IF EXISTS {BATCHES}()",
+        f"DROP FUNCTION IF EXISTS {FLOOR}()",
     )
 
 
@@ -71,8 +82,18 @@ def variants(n: int, queue_columns: str, queue_values: str) -> list[common.Varia
             f"ANALYZE {TWIN}",
         )
 
+    def load_floor() -> None:
+        _sql(
+            f"TRUNCATE {FLOOR}",
+            f"INSERT INTO {FLOOR} (id, name) SELECT g, 'row ' || g FROM generate_series(1, {n}) g",
+            f"ANALYZE {FLOOR}",
+        )
+
     def delete_twin() -> int:
         return int(_sql(f"DELETE FROM {TWIN} WHERE id BETWEEN 1 AND {n}"))
+
+    def delete_floor() -> int:
+        return int(_sql(f"DELETE FROM {FLOOR} WHERE id BETWEEN 1 AND {n}"))
 
     def expect(count: int, what: str) -> Callable[[int], None]:
         def check(rows: int) -> None:
@@ -95,6 +116,9 @@ def variants(n: int, queue_columns: str, queue_values: str) -> list[common.Varia
         ),
         common.Variant(
             "A", "DELETE, one row of keys per stmt", delete_twin, load_twin, check_batches
+        ),
+        common.Variant(
+            "N", "DELETE, trigger storing nothing", delete_floor, load_floor, expect(n, "N deleted")
         ),
     ]
 
