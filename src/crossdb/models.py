@@ -88,15 +88,20 @@ class CapturedDeletion(models.Model):
     ``truncate`` for a marker saying the whole table was emptied (PostgreSQL's
     ``TRUNCATE``), which no key-by-key propagation can follow. Claimed and applied
     like ``PendingPropagation`` (``claim_token``, ``claimed_until``), then deleted.
+
+    The primary key is the only index: a trigger writes one row per deleted key,
+    and each index entry costs every bulk delete (two more indexes made the rows
+    2.6 times as dear, ``benchmarks/bench_capture.py``'s Q/Q1), while every reader
+    goes by primary key ranges or scans a queue kept short.
     """
 
     id = models.BigAutoField(primary_key=True)
     link = models.CharField(max_length=200)
     target_key = ExactTextField(blank=True, default="")
     kind = models.CharField(max_length=8, default="delete")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
     claim_token = models.CharField(max_length=32, blank=True, default="")
-    claimed_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
 
