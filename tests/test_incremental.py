@@ -260,11 +260,12 @@ class TestTheLog:
             WrittenReference.objects.using(link.source_alias).all().delete()
         assert counts[0] == counts[1], counts
         # The log joined to the source rows, the DELETE (and the connection setup the
-        # command does); on the target: the probe, the pending and captured keys, the
-        # report's pending propagations, captured deletions and truncate markers, each
-        # after a look at the table list (crossdb's tables may not be migrated there).
+        # command does); on the target: one look at the table list for the whole run
+        # (crossdb's tables may not be migrated there), the probe, the pending and
+        # captured keys, the report's pending propagations, captured deletions and
+        # truncate markers.
         assert counts[0][link.source_alias] <= 5, counts
-        assert counts[0][link.target_alias] <= 11, counts
+        assert counts[0][link.target_alias] <= 7, counts
 
     def test_pages_write_the_log_once_per_page(self):
         link = LINKS["room"]

@@ -7,6 +7,7 @@ document (also what the Celery tasks return).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime, timezone
@@ -51,13 +52,40 @@ def _json_value(value: Any) -> Any:
     return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
 
 
+# Each database's table list, read once per verify_links run (see remembered_tables()).
+_tables: dict[str, frozenset[str]] | None = None
+
+
+@contextmanager
+def remembered_tables() -> Iterator[None]:
+    """
+    Within the block (one ``verify_links`` run), read each database's table list
+    once: every link asks whether crossdb's tables are migrated where it looks,
+    and a run does not migrate. Outside it, every question reads the list anew.
+    """
+    global _tables
+    outer, _tables = _tables, ({} if _tables is None else _tables)
+    try:
+        yield
+    finally:
+        _tables = outer
+
+
+def _table_names(alias: str) -> frozenset[str]:
+    if _tables is not None and alias in _tables:
+        return _tables[alias]
+    with connections[alias].cursor() as cursor:
+        names = frozenset(connections[alias].introspection.table_names(cursor))
+    if _tables is not None:
+        _tables[alias] = names
+    return names
+
+
 def has_pending_table(alias: str) -> bool:
     """Whether crossdb's table is migrated on ``alias``; an unreachable database raises."""
     from crossdb.models import PendingPropagation
 
-    with connections[alias].cursor() as cursor:
-        tables = connections[alias].introspection.table_names(cursor)
-    return PendingPropagation._meta.db_table in tables
+    return PendingPropagation._meta.db_table in _table_names(alias)
 
 
 def pending_propagations(aliases: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -95,9 +123,7 @@ def has_capture_table(alias: str) -> bool:
     """Whether ``crossdb.CapturedDeletion``'s table is migrated on ``alias``."""
     from crossdb.models import CapturedDeletion
 
-    with connections[alias].cursor() as cursor:
-        tables = connections[alias].introspection.table_names(cursor)
-    return CapturedDeletion._meta.db_table in tables
+    return CapturedDeletion._meta.db_table in _table_names(alias)
 
 
 def _queue_by_link(

@@ -30,7 +30,12 @@ from crossdb.verification import (
 from crossdb.verification.engine import connection_error
 from crossdb.verification.incremental import IncrementalVerifier, split_logged
 from crossdb.verification.progress import Progress
-from crossdb.verification.report import document, reconcile_truncations, truncation_line
+from crossdb.verification.report import (
+    document,
+    reconcile_truncations,
+    remembered_tables,
+    truncation_line,
+)
 
 # The accepted range of each numeric option: (option, lowest, highest).
 BOUNDS = {
@@ -120,7 +125,8 @@ class Command(BaseCommand):
         self.link_started: dict[str, datetime] = {}
         self.truncated: list[dict[str, Any]] = []
         try:
-            self._handle(options)
+            with remembered_tables():
+                self._handle(options)
         except Failure as failure:
             if self.json:
                 self._write_document({"message": str(failure), **failure.about})
