@@ -103,6 +103,12 @@ if os.environ.get("CROSSDB_TEST_USE_TEST_DATABASES"):
     for _conf in DATABASES.values():
         _conf["NAME"] = _conf["TEST"]["NAME"]
 
+if os.environ.get("CROSSDB_TEST_CELERY_KEY_PREFIX"):
+    # For the Celery worker a test starts: the test run's own broker keys (tests/test_celery.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "global_keyprefix": os.environ["CROSSDB_TEST_CELERY_KEY_PREFIX"]
+    }
+
 DATABASE_ROUTERS = ["tests.routers.ShadowTableRouter", "crossdb.routers.CrossDBRouter"]
 CROSSDB_ROUTES = {
     "hr": "employee",

@@ -37,8 +37,12 @@ from tests.test_verify_links import employees_with_orphans, verify
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
 BROKER = "redis://127.0.0.1:6379/15"
-# The prefork worker's own Redis database, apart from the other tests' and other runs'.
+# The prefork worker's own Redis database, apart from the other tests'.
 WORKER_BROKER = "redis://127.0.0.1:6379/12"
+# Every broker key of this run (queues, the workers' control channels) starts with it,
+# so two test runs on one machine neither take nor purge each other's tasks.
+KEY_PREFIX = f"crossdb-tests-{uuid.uuid4().hex[:12]}:"
+TRANSPORT_OPTIONS = {"global_keyprefix": KEY_PREFIX}
 REPO = Path(__file__).resolve().parent.parent
 WORKER = [sys.executable, "-m", "celery", "-A", "docs_celery_app", "worker", "--pool", "prefork"]
 WORKER += ["--concurrency", "4", "--loglevel", "INFO"]
@@ -48,7 +52,12 @@ WORKER += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
 @pytest.fixture
 def app():
     app = Celery("crossdb-tests", set_as_current=True)
-    app.conf.update(broker_url=BROKER, result_backend=BROKER, task_always_eager=False)
+    app.conf.update(
+        broker_url=BROKER,
+        result_backend=BROKER,
+        task_always_eager=False,
+        broker_transport_options=TRANSPORT_OPTIONS,
+    )
     app.set_default()
     yield app
     app.close()
@@ -155,9 +164,11 @@ def prefork_worker(tmp_path, broker):
         "CELERY_RESULT_BACKEND": WORKER_BROKER,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "CROSSDB_TEST_USE_TEST_DATABASES": "1",
+        "CROSSDB_TEST_CELERY_KEY_PREFIX": KEY_PREFIX,
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
     }
     client = Celery("client", broker=WORKER_BROKER, backend=WORKER_BROKER, set_as_current=False)
+    client.conf.broker_transport_options = TRANSPORT_OPTIONS
     client.control.purge()
     name = f"docs-{uuid.uuid4().hex[:8]}@localhost"
     log = (tmp_path / "worker.log").open("w")
