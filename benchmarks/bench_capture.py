@@ -8,14 +8,17 @@ topology; PostgreSQL and MariaDB on the real one), N rows loaded before each run
 autocommit (its commit is timed too):
 
   P  the twin table: the same columns, no trigger
-  C  the captured table: its trigger writes N crossdb_captureddeletion rows
-  Q  no delete: the same N queue rows written by one INSERT ... SELECT, the cost of
-     writing them alone (what a set-based trigger cannot go below)
+  C  the captured table: its trigger writes the N keys into crossdb_captureddeletion
+     (PostgreSQL: one batch row per statement; MariaDB and SQLite: a row per key)
+  Q  no delete: N queue rows, one per key, written by one INSERT ... SELECT: the
+     cost of writing them alone (what a trigger writing a row per key cannot go below)
+  N  PostgreSQL only (capture_pg.py): a statement-level trigger that reads its
+     transition table and stores nothing, the floor of any capture trigger there
 
-Target C/P <= 1.3 on PostgreSQL (one statement-level trigger: one INSERT ... SELECT
-from the transition table); MariaDB and SQLite have row-level triggers only, one
-INSERT per deleted row, measured and published. Each C run checks that the queue
-holds exactly N rows of its link, each P run that it holds none.
+Target C/P <= 1.3 on PostgreSQL (one statement-level trigger, one row of keys
+per statement); MariaDB and SQLite have row-level triggers only, one INSERT per
+deleted row, measured and published. Each C run checks that the queue holds
+exactly N keys of its link, each P run that it holds none.
 
 propagation: N targets with one reference each in the other database; the N
 targets deleted with one DELETE (captured); then propagate_pending() on the
@@ -137,9 +140,13 @@ def empty_queue(alias: str) -> None:
 
 
 def queued(link: Link) -> int:
+    """The keys queued for the link: a row each, or in PostgreSQL's batch rows."""
+    from crossdb.capture_queue import BATCH, batch_keys
     from crossdb.models import CapturedDeletion
 
-    return int(CapturedDeletion.objects.using(link.alias).filter(link=link.label).count())
+    rows = CapturedDeletion.objects.using(link.alias).filter(link=link.label)
+    batches = rows.filter(kind=BATCH).values_list("target_key", flat=True)
+    return rows.exclude(kind=BATCH).count() + sum(len(batch_keys(keys)) for keys in batches)
 
 
 def delete_range(model_class: Any, n: int) -> int:
@@ -230,7 +237,7 @@ def delete_variants(link: Link, n: int) -> list[common.Variant]:
 def measure_delete(link: Link, n: int, repeat: int) -> None:
     from django.db import connections
 
-    from crossdb.capture_sql import QUEUE_TABLE, TriggerSpec, installed_triggers
+    from crossdb.capture_sql import TriggerSpec, installed_triggers
 
     name = VENDOR_NAMES.get(link.vendor, link.vendor)
     common.heading(
@@ -241,15 +248,14 @@ def measure_delete(link: Link, n: int, repeat: int) -> None:
     assert TriggerSpec.of(field).name in installed_triggers(connections[link.alias]), link
     print(f"load: {common.load_average()}")
     variants = delete_variants(link, n)
-    why = link.vendor == "postgresql"
-    if why:
-        columns = queue_columns(link)
-        capture_pg.create(QUEUE_TABLE, link.model("twin")._meta.db_table, link.label)
-        variants += capture_pg.variants(n, ", ".join(columns), ", ".join(columns.values()))
+    floor = link.vendor == "postgresql"
+    if floor:
+        capture_pg.create(link.model("twin")._meta.db_table)
+        variants += capture_pg.variants(n)
     try:
         times = common.time_variants(variants, repeat)
     finally:
-        if why:
+        if floor:
             capture_pg.drop()
     notes = {v.key: [f"{common.median(times[v.key]) / n * 1e6:,.2f} us/row"] for v in variants}
     med = common.print_times(variants, times, notes, "per deleted row")
@@ -266,15 +272,11 @@ def measure_delete(link: Link, n: int, repeat: int) -> None:
         f"      the trigger adds {extra:,.2f} us per deleted row; writing the same rows "
         f"set-based (Q) costs {med['Q'] / n * 1e6:,.2f} us per row; queue rows per C run: {n:,}"
     )
-    if why:
-        print(
-            f"      why: the queue's two secondary indexes: Q/Q1 = {med['Q'] / med['Q1']:.2f}; "
-            f"one row of keys per statement instead of one per key (A): A/P = "
-            f"{med['A'] / med['P']:.2f}"
-        )
+    if floor:
         print(
             f"      floor: a statement-level trigger that reads its transition table and "
-            f"writes nothing (N): N/P = {med['N'] / med['P']:.2f}"
+            f"stores nothing (N): N/P = {med['N'] / med['P']:.2f}; storing the keys as one "
+            f"batch row adds C/N = {med['C'] / med['N']:.2f}"
         )
     empty_queue(link.alias)
     print()

@@ -6,10 +6,13 @@ Deletions captured by triggers (``capture_deletes=True``): whoever deletes a tar
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +20,7 @@ from pathlib import Path
 import pytest
 from django.core import checks
 from django.core.management import call_command
-from django.db import connections, models
+from django.db import connections, models, transaction
 from django.db.migrations.graph import MigrationGraph
 from django.db.migrations.questioner import MigrationQuestioner
 from django.db.migrations.state import ProjectState
@@ -27,6 +30,7 @@ from crossdb import CrossDBForeignKey
 from crossdb.autodetector import CaptureAutodetector
 from crossdb.capture import expected_spec, field_for, install_after_migrate, remove, suspended
 from crossdb.capture_checks import check_capture
+from crossdb.capture_queue import BATCH, batch_keys, expand_batches
 from crossdb.capture_sql import (
     REGISTRY_TABLE,
     TriggerSpec,
@@ -69,7 +73,25 @@ def trigger_name(link: str) -> str:
 
 
 def queued(alias: str, kind: str = "delete") -> list[CapturedDeletion]:
-    return list(CapturedDeletion.objects.using(alias).filter(kind=kind))
+    """
+    The queue's rows of ``kind`` in ``alias``; for ``delete``, PostgreSQL's batch rows
+    read as the rows they become (one per key, unsaved), without expanding them.
+    """
+    rows = CapturedDeletion.objects.using(alias)
+    if kind != "delete":
+        return list(rows.filter(kind=kind))
+    found = []
+    for row in rows.filter(kind__in=("delete", BATCH)):
+        if row.kind != BATCH:
+            found.append(row)
+            continue
+        for key in batch_keys(row.target_key):
+            found.append(
+                CapturedDeletion(
+                    link=row.link, target_key=key, kind="delete", created_at=row.created_at
+                )
+            )
+    return found
 
 
 def all_queued() -> list[CapturedDeletion]:
@@ -361,6 +383,12 @@ def die(*args, **kwargs):
 if sys.argv[1] == "after-commit":
     capture_queue.after_commit = die  # the deletion and its trigger's row committed
     CapAccount.objects.get(name="gone").delete()
+elif sys.argv[1] == "mid-expansion":
+    from django.db import transaction
+
+    with transaction.atomic():  # the batch turned into key rows, not committed
+        capture_queue.expand_batches("default")
+        die()
 else:
     capture_queue._forget = die  # propagated and committed, the rows not yet removed
     propagate_pending()
@@ -398,6 +426,102 @@ class TestKilledProcess:
         assert all_queued() == [] and all_pending() == []
         if stage == "before-forget":
             assert result.rows_changed == 0  # re-applied: nothing left to change
+
+
+def batches(alias: str) -> list[tuple[str, list[str]]]:
+    rows = CapturedDeletion.objects.using(alias).filter(kind=BATCH).order_by("pk")
+    return [(row.link, sorted(batch_keys(row.target_key))) for row in rows]
+
+
+@pytest.fixture
+def postgresql_target():
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("batch rows are written by PostgreSQL's statement-level trigger only")
+
+
+@pytest.mark.usefixtures("postgresql_target")
+class TestBatchesOnPostgreSQL:
+    """PostgreSQL's trigger writes one row per DELETE statement; it becomes a row per key."""
+
+    def test_one_row_per_statement_expanded_then_applied(self):
+        accounts = [CapAccount.objects.create(name=f"gone {i}") for i in range(3)]
+        members = [CapMember.objects.create(account=account) for account in accounts]
+        kept = CapMember.objects.create(account=CapAccount.objects.create(name="kept"))
+
+        raw_delete(CapAccount, "default", [account.pk for account in accounts])
+
+        expected = sorted(str(account.pk) for account in accounts)
+        assert batches("default") == [("integrity.CapMember.account", expected)]
+        assert CapturedDeletion.objects.filter(kind="delete").count() == 0
+        result = propagate_pending()
+        assert (result.applied, result.failed) == (3, 0), result.errors
+        assert not CapMember.objects.filter(pk__in=[m.pk for m in members]).exists()
+        assert CapMember.objects.filter(pk=kept.pk).exists()
+        assert all_queued() == []
+
+    def test_verify_links_counts_a_batchs_keys_as_pending(self):
+        accounts = [CapAccount.objects.create(name=f"gone {i}") for i in range(2)]
+        for account in accounts:
+            CapMember.objects.create(account=account)
+        raw_delete(CapAccount, "default", [account.pk for account in accounts])
+        out = io.StringIO()
+        call_command("verify_links", "integrity.CapMember.account", "--format", "json", stdout=out)
+        report = json.loads(out.getvalue())
+        [link] = report["links"]
+        assert (link["orphans"], link["pending"]) == (0, 2)
+        [captured] = report["captured_deletions"]
+        assert (captured["link"], captured["rows"]) == ("integrity.CapMember.account", 2)
+
+    def test_a_batch_another_transaction_holds_is_left_to_it(self):
+        """A real second connection locks the batch row: expansion skips it, then takes it."""
+        scenario = Scenario("account")
+        raw_delete(CapAccount, "default", [scenario.target.pk])
+        locked, release, done = threading.Event(), threading.Event(), threading.Event()
+
+        def hold() -> None:
+            try:
+                with transaction.atomic(using="default"):
+                    list(CapturedDeletion.objects.filter(kind=BATCH).select_for_update())
+                    locked.set()
+                    release.wait(30)
+            finally:
+                connections.close_all()
+                done.set()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert locked.wait(30)
+            assert expand_batches("default") == 0
+            assert len(batches("default")) == 1
+        finally:
+            release.set()
+            holder.join(30)
+        assert done.is_set()
+        assert expand_batches("default") == 1
+        assert batches("default") == []
+        assert propagate_pending().applied == 1
+        scenario.assert_applied()
+
+    def test_a_process_killed_while_expanding_leaves_the_batch(self):
+        scenario = Scenario("account")
+        raw_delete(CapAccount, "default", [scenario.target.pk])
+
+        killed = run_python(KILL_SCRIPT, "mid-expansion")
+
+        assert killed.returncode == -9, killed.stderr
+        assert batches("default") == [("integrity.CapMember.account", [str(scenario.target.pk)])]
+        assert CapturedDeletion.objects.filter(kind="delete").count() == 0
+        assert propagate_pending().applied == 1
+        scenario.assert_applied()
+        assert all_queued() == []
+
+    def test_an_orm_deletion_claims_the_keys_of_its_own_batch(self):
+        """No PendingPropagation of its own: the batch's key rows are the record."""
+        scenario = Scenario("account")
+        scenario.target.delete()
+        scenario.assert_applied()
+        assert all_queued() == [] and all_pending() == []
 
 
 class TestMigrations:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from crossdb.capture import captured_links, link_label, out_of_date_links
 from crossdb.capture_log_sql import LOG_TABLE, logged_links, missing_log_links
+from crossdb.capture_queue import BATCH
 from crossdb.capture_sql import QUEUE_TABLE
 from crossdb.conf import capture_settings
 
@@ -120,7 +121,10 @@ def _pending_age(alias: str) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
     for model, rows in (
         (PendingPropagation, PendingPropagation.objects.using(alias)),
-        (CapturedDeletion, CapturedDeletion.objects.using(alias).filter(kind="delete")),
+        (
+            CapturedDeletion,
+            CapturedDeletion.objects.using(alias).filter(kind__in=("delete", BATCH)),
+        ),
     ):
         late = rows.filter(created_at__lt=cutoff).aggregate(
             count=Count("pk"), oldest=Min("created_at")

@@ -16,10 +16,16 @@ a batch of rows at a time, one plan per link:
 - **Removed after commit**, in batches, by id and claim token. ``truncate``
   markers are never claimed: no key-by-key propagation follows a ``TRUNCATE``
   (check ``crossdb.W042`` reports them).
+- **Batches expanded first** (PostgreSQL): a ``batch`` row holds the keys of one
+  DELETE statement; ``expand_batches`` replaces it by one ``delete`` row per key
+  in a single statement (the batch row deleted, the key rows inserted, both or
+  neither), skipping batch rows another transaction holds, before the runner or
+  the deletion's own claim reads the queue.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections import defaultdict
@@ -43,6 +49,8 @@ logger = logging.getLogger("crossdb.deletion")
 
 # Captured rows (one key each) one runner claims and applies at a time.
 CAPTURE_BATCH = 500
+# The kind of PostgreSQL's rows of one statement's keys (a JSON array of texts).
+BATCH = "batch"
 
 
 def queue(using: str) -> Any:
@@ -59,13 +67,54 @@ def last_id(using: str) -> int:
     return int(queue(using).order_by("-pk").values_list("pk", flat=True).first() or 0)
 
 
+def expand_batches(using: str, after: int = 0, links: list[str] | None = None) -> int:
+    """
+    Replace the ``batch`` rows in ``using`` (after id ``after``, of ``links`` if
+    given) by one ``delete`` row per key, with the batch's ``created_at``, in one
+    statement; skip those another transaction holds. Return the key rows written.
+    Only PostgreSQL's triggers write batches: elsewhere, no query.
+    """
+    from crossdb.models import CapturedDeletion
+
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return 0
+    table = connection.ops.quote_name(CapturedDeletion._meta.db_table)
+    only = " AND link = ANY(%s)" if links is not None else ""
+    params: list[Any] = [BATCH, after, *([list(links)] if links is not None else [])]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH batch AS (DELETE FROM {table} WHERE id IN ("
+            f"SELECT id FROM {table} WHERE kind = %s AND id > %s{only} "
+            f"ORDER BY id FOR UPDATE SKIP LOCKED) "
+            f"RETURNING id, link, target_key, created_at) "
+            f"INSERT INTO {table} (link, target_key, kind, created_at, claim_token, attempts, "
+            f"last_error) "
+            f"SELECT b.link, k.key, 'delete', b.created_at, '', 0, '' FROM batch b "
+            f"CROSS JOIN LATERAL json_array_elements_text(b.target_key::json) "
+            f"WITH ORDINALITY AS k(key, n) ORDER BY b.id, k.n",
+            params,
+        )
+        return int(cursor.rowcount)
+
+
+def batch_keys(target_key: str) -> list[str]:
+    """The keys of a ``batch`` row, as texts."""
+    keys = json.loads(target_key)
+    if not isinstance(keys, list):
+        raise ValueError(f"A batch row's target_key is not a JSON array: {target_key[:100]!r}")
+    return [str(key) for key in keys]
+
+
 def claim_new(using: str, fields: list[CrossDBForeignKey], after: int, token: str) -> list[Any]:
     """
     Claim the unclaimed delete rows after id ``after`` of ``fields``' links, inside
-    the deleting transaction; return the fields for which there were none.
+    the deleting transaction (its trigger's batches expanded first); return the
+    fields for which there were none.
     """
     from crossdb.capture import link_label
 
+    expand_batches(using, after, [link_label(field) for field in fields])
     unclaimed = queue(using).filter(kind="delete", pk__gt=after, claim_token="")
     return [
         field
@@ -78,6 +127,7 @@ def claim_new(using: str, fields: list[CrossDBForeignKey], after: int, token: st
 
 def propagate_captured(alias: str, older_than: timedelta | None, result: PropagationResult) -> None:
     """Claim and apply the captured deletions stored in ``alias`` that nobody holds."""
+    expand_batches(alias)
     rows = queue(alias).filter(kind="delete")
     if older_than:
         cutoff = timezone.now() - older_than

@@ -6,17 +6,21 @@ write one ``crossdb_captureddeletion`` row per deleted key, in the deleting
 transaction, unless capture is suspended (``crossdb.capture.suspended``):
 
 - PostgreSQL: one statement-level ``AFTER DELETE`` trigger reading the
-  transition table ``old_rows`` (one ``INSERT ... SELECT`` per statement, and it
-  sees rows the database's own cascades remove), and an ``AFTER TRUNCATE``
-  trigger writing a ``truncate`` marker. Switched off by the transaction-local
-  setting ``crossdb.capture = 'off'``.
+  transition table ``old_rows`` (it sees rows the database's own cascades
+  remove too) and writing ONE ``batch`` row per statement, its keys a JSON
+  array of texts: a row per key cost a bulk delete three times as much
+  (``benchmarks/bench_capture.py``, A against C). ``capture_queue.expand_batches``
+  turns it into one ``delete`` row per key, in one statement, before anything
+  claims them. An ``AFTER TRUNCATE`` trigger writes a ``truncate`` marker.
+  Switched off by the transaction-local setting ``crossdb.capture = 'off'``.
 - MySQL/MariaDB: a row-level ``AFTER DELETE`` trigger (statement-level triggers
   do not exist there). Switched off by the session variable ``@crossdb_capture``.
 - SQLite: a row-level ``AFTER DELETE`` trigger, switched off while the control
   table ``crossdb_capture_off`` holds a row (written inside a transaction only).
 
-A trigger's name ties it to its link, its table and its key column:
-``crossdb_cap_<link hash>_<table, column and kind hash>``. After a migration
+A trigger's name ties it to its link, its table and its key column (and the
+format of the rows it writes, ``ROW_FORMAT``):
+``crossdb_cap_<link hash>_<table, column, kind and format hash>``. After a migration
 renames the target's table or key column the expected name is absent, and
 ``migrate`` replaces the link's triggers (every name with its link's prefix)
 with new ones (``crossdb.capture.install_after_migrate``). Names of earlier
@@ -42,6 +46,10 @@ QUEUE_TABLE = "crossdb_captureddeletion"
 CONTROL_TABLE = "crossdb_capture_off"
 REGISTRY_TABLE = "crossdb_capture_links"
 VENDORS = ("postgresql", "mysql", "sqlite")
+# Part of every trigger's name: a release that changes what its triggers write changes
+# it, so an upgraded project's `migrate` replaces the triggers of the release before
+# (2: PostgreSQL's one batch row per statement).
+ROW_FORMAT = "2"
 _COLUMNS = "link, target_key, kind, created_at, claim_token, attempts, last_error"
 
 
@@ -72,7 +80,7 @@ def legacy_trigger_name(link: str) -> str:
 
 def trigger_name(link: str, table: str, column: str, kind: str) -> str:
     # 27 characters, 29 with PostgreSQL's "_t": under every backend's limit of 63-64.
-    return f"{link_prefix(link)}_{name_digest(table, column, kind)[:6]}"
+    return f"{link_prefix(link)}_{name_digest(table, column, kind, ROW_FORMAT)[:6]}"
 
 
 def is_links_trigger(name: str, link: str) -> bool:
@@ -120,7 +128,8 @@ def install_sql(spec: TriggerSpec, connection: Any) -> list[str]:
     table, column, name, link = qn(spec.table), qn(spec.column), spec.name, _literal(spec.link)
     vendor = connection.vendor
     if vendor == "postgresql":
-        values = f"SELECT {link}, o.{column}::text, 'delete', now(), '', 0, '' FROM old_rows o"
+        keys = f"json_agg(o.{column}::text)::text"
+        values = f"SELECT {link}, {keys}, 'batch', now(), '', 0, '' FROM old_rows o"
         truncate = f"VALUES ({link}, '', 'truncate', now(), '', 0, '')"
         return [
             *(
@@ -130,7 +139,7 @@ def install_sql(spec: TriggerSpec, connection: Any) -> list[str]:
                 f"    INSERT INTO {QUEUE_TABLE} ({_COLUMNS})\n    {body};\n"
                 f"  END IF;\n  RETURN NULL;\nEND\n$$"
                 for fn, body in (
-                    (name, f"{values} WHERE o.{column} IS NOT NULL"),
+                    (name, f"{values} WHERE o.{column} IS NOT NULL HAVING count(*) > 0"),
                     (f"{name}_t", truncate),
                 )
             ),

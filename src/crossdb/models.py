@@ -86,13 +86,17 @@ class CapturedDeletion(models.Model):
     ``link`` is ``app_label.Model.field``; ``target_key`` the key as text (cast by
     the database; ``to_python()`` reads it back); ``kind`` is ``delete``, or
     ``truncate`` for a marker saying the whole table was emptied (PostgreSQL's
-    ``TRUNCATE``), which no key-by-key propagation can follow. Claimed and applied
-    like ``PendingPropagation`` (``claim_token``, ``claimed_until``), then deleted.
+    ``TRUNCATE``), which no key-by-key propagation can follow, or ``batch`` on
+    PostgreSQL: the keys one DELETE statement removed, as a JSON array of texts,
+    turned into ``delete`` rows before they are claimed
+    (``crossdb.capture_queue.expand_batches``). Claimed and applied like
+    ``PendingPropagation`` (``claim_token``, ``claimed_until``), then deleted.
 
-    The primary key is the only index: a trigger writes one row per deleted key,
-    and each index entry costs every bulk delete (two more indexes made the rows
-    2.6 times as dear, ``benchmarks/bench_capture.py``'s Q/Q1), while every reader
-    goes by primary key ranges or scans a queue kept short.
+    The primary key is the only index: the triggers of MySQL/MariaDB and SQLite
+    write one row per deleted key, and each index entry costs every bulk delete
+    (two more indexes made the rows 2.6 times as dear, ``bench_capture.py``'s
+    Q/Q1 on 2026-11-30), while every reader goes by primary key ranges or scans
+    a queue kept short.
     """
 
     id = models.BigAutoField(primary_key=True)

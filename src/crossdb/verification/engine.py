@@ -59,6 +59,7 @@ from crossdb.batching import (
     keys_lookup,
     storable_keys,
 )
+from crossdb.capture_queue import BATCH, batch_keys
 from crossdb.conf import crossdb_settings
 from crossdb.fields import CrossDBForeignKey
 from crossdb.verification.compiled import AfterSlot, CompiledQuery, FromSlot, Slot, UpToSlot
@@ -358,9 +359,10 @@ class Verifier:
         keys = {to_python(key) for row in rows for key in row.keys}
         if self.field.capture_deletes and has_capture_table(self.target_db):
             captured = CapturedDeletion.objects.using(self.target_db).filter(
-                kind="delete", link=link_label(self.field)
+                kind__in=("delete", BATCH), link=link_label(self.field)
             )
-            keys.update(map(to_python, captured.values_list("target_key", flat=True)))
+            for kind, key in captured.values_list("kind", "target_key"):
+                keys.update(map(to_python, batch_keys(key) if kind == BATCH else [key]))
         return keys
 
     # The scan --------------------------------------------------------------------

@@ -14,10 +14,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from django.db import connections
-from django.db.models import Count, Min
+from django.db.models import Case, Count, Func, IntegerField, JSONField, Min, Sum, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone as django_timezone
 
 from crossdb import capture, reports
+from crossdb.capture_queue import BATCH
 from crossdb.fields import CrossDBForeignKey
 
 
@@ -129,16 +131,31 @@ def has_capture_table(alias: str) -> bool:
 def _queue_by_link(
     aliases: Iterable[str], links: Iterable[str], kind: str, before: datetime | None = None
 ) -> Iterator[tuple[str, str, int, datetime]]:
-    """``(database, link, rows, oldest)`` of the ``CapturedDeletion`` rows of ``kind``."""
+    """
+    ``(database, link, rows, oldest)`` of the ``CapturedDeletion`` rows of ``kind``;
+    for ``delete``, ``rows`` counts the keys of PostgreSQL's batch rows too.
+    """
     from crossdb.models import CapturedDeletion
 
     for alias in sorted(set(aliases)):
         if not has_capture_table(alias):
             continue
-        rows = CapturedDeletion.objects.using(alias).filter(kind=kind, link__in=sorted(set(links)))
+        kinds = [kind]
+        count: Any = Count("pk")
+        if kind == "delete" and connections[alias].vendor == "postgresql":
+            kinds.append(BATCH)
+            keys = Func(
+                Cast("target_key", JSONField()),
+                function="jsonb_array_length",
+                output_field=IntegerField(),
+            )
+            count = Sum(Case(When(kind=BATCH, then=keys), default=Value(1)))
+        rows = CapturedDeletion.objects.using(alias).filter(
+            kind__in=kinds, link__in=sorted(set(links))
+        )
         if before is not None:
             rows = rows.filter(created_at__lt=before)
-        grouped = rows.values("link").annotate(count=Count("pk"), oldest=Min("created_at"))
+        grouped = rows.values("link").annotate(count=count, oldest=Min("created_at"))
         for row in grouped.order_by("link"):
             yield alias, row["link"], row["count"], row["oldest"]
 
