@@ -269,8 +269,8 @@ def measure_delete(link: Link, n: int, repeat: int) -> None:
         print(f"      C/P on {name} = {ratio:.2f} (min/min of {repeat}: {best:.2f}; no target)")
     extra = (med["C"] - med["P"]) / n * 1e6
     print(
-        f"      the trigger adds {extra:,.2f} us per deleted row; writing the same rows "
-        f"set-based (Q) costs {med['Q'] / n * 1e6:,.2f} us per row; queue rows per C run: {n:,}"
+        f"      the trigger adds {extra:,.2f} us per deleted row; a queue row per key, written "
+        f"set-based (Q), costs {med['Q'] / n * 1e6:,.2f} us per row; keys queued per C run: {n:,}"
     )
     if floor:
         print(

@@ -58,6 +58,4 @@ def variants(n: int) -> list[common.Variant]:
     def check(rows: int) -> None:
         assert rows == n, f"N deleted {rows} rows, not {n}"
 
-    return [
-        common.Variant("N", "DELETE, trigger storing nothing", delete_floor, load_floor, check)
-    ]
+    return [common.Variant("N", "DELETE, trigger storing nothing", delete_floor, load_floor, check)]
