@@ -129,16 +129,6 @@ def _vendor(model_class: Any) -> str:
     return str(connections[common._alias(model_class)].vendor)
 
 
-def empty_queue(alias: str) -> None:
-    from django.db import connections
-
-    from crossdb.capture_sql import QUEUE_TABLE
-
-    connection = connections[alias]
-    verb = "DELETE FROM" if connection.vendor == "sqlite" else "TRUNCATE TABLE"
-    run_sql(alias, f"{verb} {connection.ops.quote_name(QUEUE_TABLE)}")
-
-
 def queued(link: Link) -> int:
     """The keys queued for the link: a row each, or in PostgreSQL's batch rows."""
     from crossdb.capture_queue import BATCH, batch_keys
@@ -205,7 +195,7 @@ def delete_variants(link: Link, n: int) -> list[common.Variant]:
     def fresh(model_class: Any) -> Callable[[], None]:
         def setup() -> None:
             load(model_class, n)
-            empty_queue(link.alias)
+            common.empty_queue(link.alias)
 
         return setup
 
@@ -228,7 +218,7 @@ def delete_variants(link: Link, n: int) -> list[common.Variant]:
             "Q",
             "queue rows alone (INSERT..SELECT)",
             lambda: write_queue_rows(link, n),
-            lambda: empty_queue(link.alias),
+            lambda: common.empty_queue(link.alias),
             check_written,
         ),
     ]
@@ -278,7 +268,7 @@ def measure_delete(link: Link, n: int, repeat: int) -> None:
             f"stores nothing (N): N/P = {med['N'] / med['P']:.2f}; storing the keys as one "
             f"batch row adds C/N = {med['C'] / med['N']:.2f}"
         )
-    empty_queue(link.alias)
+    common.empty_queue(link.alias)
     print()
 
 
@@ -291,7 +281,7 @@ def prepare_propagation(link: Link, n: int) -> None:
     target, ref = link.model("target"), link.model("ref")
     load(target, n)
     load(ref, n, target_id=f"((g - 1) * {PERMUTE}) % {n} + 1")
-    empty_queue(link.alias)
+    common.empty_queue(link.alias)
     assert delete_range(target, n) == n
     assert queued(link) == n, f"{link.label}: {queued(link)} rows captured, not {n}"
 

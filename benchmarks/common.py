@@ -279,6 +279,18 @@ def _alias(model: Any) -> str:
     return str(router.db_for_write(model))
 
 
+def empty_queue(alias: str) -> None:
+    """Empty crossdb's capture queue in ``alias`` (its pages too, but on SQLite)."""
+    from django.db import connections
+
+    from crossdb.capture_sql import QUEUE_TABLE
+
+    connection = connections[alias]
+    verb = "DELETE FROM" if connection.vendor == "sqlite" else "TRUNCATE TABLE"
+    with connection.cursor() as cursor:
+        cursor.execute(f"{verb} {connection.ops.quote_name(QUEUE_TABLE)}")
+
+
 def empty_tables(*model_classes: Any) -> None:
     """Remove every row, without the ORM's deletion machinery."""
     from django.db import connections

@@ -613,6 +613,17 @@ class TestMigrations:
         raw_delete(type(scenario.target), alias, [scenario.target.pk])
         assert len(queued(alias)) == 1  # once: the old trigger is gone
 
+    def test_the_row_format_is_in_the_name(self, monkeypatch):
+        """A release that changes what the triggers write makes `migrate` replace them."""
+        from crossdb import capture_sql
+
+        spec = expected_spec(field_for("integrity.CapMember.account"))
+        assert spec is not None
+        current = spec.name
+        monkeypatch.setattr(capture_sql, "ROW_FORMAT", "1")
+        assert spec.name != current
+        assert spec.name.startswith(link_prefix(spec.link) + "_")
+
     @pytest.mark.parametrize("kind", KINDS)
     def test_old_style_names_are_removed(self, kind):
         # What an install before names carried the table and column left behind.
