@@ -103,8 +103,11 @@ def start(args: argparse.Namespace, script: str) -> None:
         sys.exit(max(codes))
     if args.save:
         RESULTS_DIR.mkdir(exist_ok=True)
-        day = datetime.date.today().isoformat()
-        out = open(RESULTS_DIR / f"{script}-{args.topology}-{day}.txt", "w")  # noqa: SIM115
+        now = datetime.datetime.now(datetime.timezone.utc)
+        path = RESULTS_DIR / f"{script}-{args.topology}-{now:%Y-%m-%d}.txt"
+        if path.exists():  # a run the docs may quote: keep it, name this one by its time too
+            path = path.with_name(f"{script}-{args.topology}-{now:%Y-%m-%dT%H%M}.txt")
+        out = open(path, "w")  # noqa: SIM115
         sys.stdout = _Tee(sys.__stdout__, out)  # type: ignore[assignment]
         sys.stderr = _Tee(sys.__stderr__, out)  # type: ignore[assignment]
     _hold_run_lock()
