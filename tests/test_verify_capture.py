@@ -141,6 +141,18 @@ class TestTruncation:
         assert len(markers()) == 1
         assert w042()
 
+    def test_an_incremental_run_reports_it_and_clears_nothing(self):
+        """It checks only logged references: those the emptied table left were not logged."""
+        Scenario("account")
+        truncate_accounts()
+
+        _result, document = verify(LINK, incremental=True)
+
+        [row] = document["truncations"]
+        assert (row["markers"], row["cleared"]) == (1, 0)
+        assert len(markers()) == 1
+        assert w042()
+
     def test_a_marker_written_during_the_run_stays(self, monkeypatch):
         Scenario("account")
         truncate_accounts()

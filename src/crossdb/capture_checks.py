@@ -102,8 +102,8 @@ def _truncated(alias: str) -> list[checks.CheckMessage]:
             f"({row['count']} time(s) since {row['first']:%Y-%m-%d %H:%M:%S}): the deleted "
             f"keys are unknown, so their on_delete was not applied.",
             hint=f"Run `manage.py verify_links {row['link']}` (add --fix to repair): a "
-            f"complete run (no --partition, no --dry-run) reports what the truncation left "
-            f"and clears these markers.",
+            f"complete run (no --partition, --dry-run or --incremental) reports what the "
+            f"truncation left and clears these markers.",
             obj=row["link"],
             id="crossdb.W042",
         )

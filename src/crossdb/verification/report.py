@@ -204,7 +204,7 @@ def reconcile_truncations(
     """
     The truncate markers of the captured links in ``results``, written before each
     link's scan ``started``. With ``whole`` (not a --partition part, not a
-    --dry-run), a complete run has seen every reference as the emptied table left
+    --dry-run, not --incremental), a run has seen every reference as the emptied table left
     it, so it clears those markers (check crossdb.W042 goes quiet); a marker
     written since stays for the next run.
     """
@@ -229,7 +229,11 @@ def truncation_line(row: dict[str, Any]) -> str:
         f"Truncated: the target table of {row['link']} was emptied in {row['database']!r} "
         f"({row['markers']} time(s) since {row['first']}): its keys are unknown, the orphans "
         f"above are what it left; "
-        + (done if row["cleared"] else "a run without --partition or --dry-run clears it")
+        + (
+            done
+            if row["cleared"]
+            else "a run without --partition, --dry-run or --incremental clears it"
+        )
         + "."
     )
 

@@ -169,7 +169,13 @@ class Command(BaseCommand):
         if fix and any(r.orphans for r in self.results):
             self._repair(verifiers, settings, options)
         partition = settings["partition"]
-        whole = (partition is None or partition.count == 1) and not settings["dry_run"]
+        # Only a run that saw every reference may say a truncation left nothing unreported:
+        # --incremental reads the logged ones only (those the truncation left were not).
+        whole = (
+            (partition is None or partition.count == 1)
+            and not settings["dry_run"]
+            and not options["incremental"]
+        )
         self.truncated = reconcile_truncations(self.results, self.link_started, whole)
         if self.json:
             self._write_document(None)
