@@ -10,10 +10,12 @@ writes the row PostgreSQL's trigger would.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from crossdb.capture import suspended
 from crossdb.capture_checks import check_capture
@@ -172,6 +174,29 @@ class TestTruncation:
         assert (row["markers"], row["cleared"]) == (1, 1)
         assert len(markers()) == 1
         assert [w.obj for w in w042()] == [LINK]
+
+    def test_an_application_clock_ahead_of_the_databases_clears_only_what_the_scan_saw(
+        self, monkeypatch
+    ):
+        """Markers are told apart by id, not by time: the two clocks may disagree."""
+        Scenario("account")
+        truncate_accounts()
+        run = Verifier.run
+
+        def truncated_meanwhile(self: Verifier) -> Any:
+            result = run(self)
+            CapAccount.objects.create(name="new")
+            truncate_accounts()  # stamped by the database's clock (or the model's default)
+            return result
+
+        monkeypatch.setattr(Verifier, "run", truncated_meanwhile)
+        real_now = timezone.now
+        monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(hours=1))
+        _result, document = verify(LINK)
+
+        [row] = document["truncations"]
+        assert (row["markers"], row["cleared"]) == (1, 1)
+        assert len(markers()) == 1
 
     def test_a_repaired_run_clears_it_too(self):
         Scenario("account")

@@ -16,7 +16,7 @@ database are not captured (``flush`` runs inside it).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -290,16 +290,21 @@ def _has_column(connection: Any, table: str, column: str) -> bool:
 
 
 def clear_truncation_markers(
-    link: str, using: str = DEFAULT_DB_ALIAS, before: datetime | None = None
+    link: str,
+    using: str = DEFAULT_DB_ALIAS,
+    before: datetime | None = None,
+    ids: Collection[int] | None = None,
 ) -> int:
     """
     Forget that ``link``'s target table was truncated, once verify_links reconciled
-    it: the markers written before ``before`` (all of them by default); a marker
-    written after a run started stays for the next run.
+    it: the markers of ``ids`` (verify_links passes those it saw before its scan),
+    or those written before ``before`` (the database's clock), or all of them.
     """
     from crossdb.models import CapturedDeletion
 
     markers = CapturedDeletion.objects.using(using).filter(kind="truncate", link=link)
+    if ids is not None:
+        markers = markers.filter(pk__in=list(ids))
     if before is not None:
         markers = markers.filter(created_at__lt=before)
     count: int = markers.delete()[0]

@@ -6,7 +6,7 @@ document (also what the Celery tasks return).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -129,7 +129,7 @@ def has_capture_table(alias: str) -> bool:
 
 
 def _queue_by_link(
-    aliases: Iterable[str], links: Iterable[str], kind: str, before: datetime | None = None
+    aliases: Iterable[str], links: Iterable[str], kind: str, ids: Collection[int] | None = None
 ) -> Iterator[tuple[str, str, int, datetime]]:
     """
     ``(database, link, rows, oldest)`` of the ``CapturedDeletion`` rows of ``kind``;
@@ -153,8 +153,8 @@ def _queue_by_link(
         rows = CapturedDeletion.objects.using(alias).filter(
             kind__in=kinds, link__in=sorted(set(links))
         )
-        if before is not None:
-            rows = rows.filter(created_at__lt=before)
+        if ids is not None:
+            rows = rows.filter(pk__in=list(ids))
         grouped = rows.values("link").annotate(count=count, oldest=Min("created_at"))
         for row in grouped.order_by("link"):
             yield alias, row["link"], row["count"], row["oldest"]
@@ -179,10 +179,10 @@ def captured_deletions(aliases: Iterable[str], links: Iterable[str]) -> list[dic
 
 
 def truncations(
-    aliases: Iterable[str], links: Iterable[str], before: datetime | None = None
+    aliases: Iterable[str], links: Iterable[str], ids: Collection[int] | None = None
 ) -> list[dict[str, Any]]:
     """
-    The ``truncate`` markers of ``links`` in ``aliases`` (written before ``before``):
+    The ``truncate`` markers of ``links`` in ``aliases`` (those of ``ids`` if given):
     the target table was emptied, the deleted keys are unknown. ``cleared`` is how
     many of them a complete run of the link reconciled (``verify_links`` sets it).
     """
@@ -194,19 +194,36 @@ def truncations(
             "first": first.isoformat(),
             "cleared": 0,
         }
-        for alias, link, count, first in _queue_by_link(aliases, links, "truncate", before)
+        for alias, link, count, first in _queue_by_link(aliases, links, "truncate", ids)
     ]
 
 
+def truncation_markers_seen(field: CrossDBForeignKey, alias: str) -> list[int]:
+    """
+    The ids of the link's truncate markers in ``alias`` now, read before its scan:
+    each is a truncation committed before the scan began, so a complete scan sees
+    what it left. (Ids, not times: a database's clock and the application's differ.)
+    """
+    from crossdb.models import CapturedDeletion
+
+    if not (field.capture_deletes and has_capture_table(alias)):
+        return []
+    markers = CapturedDeletion.objects.using(alias).filter(
+        kind="truncate", link=capture.link_label(field)
+    )
+    return list(markers.values_list("pk", flat=True))
+
+
 def reconcile_truncations(
-    results: Iterable[LinkResult], started: dict[str, datetime], whole: bool
+    results: Iterable[LinkResult], seen: dict[str, list[int]] | None
 ) -> list[dict[str, Any]]:
     """
-    The truncate markers of the captured links in ``results``, written before each
-    link's scan ``started``. With ``whole`` (not a --partition part, not a
-    --dry-run, not --incremental), a run has seen every reference as the emptied table left
-    it, so it clears those markers (check crossdb.W042 goes quiet); a marker
-    written since stays for the next run.
+    The truncate markers of the captured links in ``results``. ``seen``: for a run
+    that saw every reference (not a --partition part, not a --dry-run, not
+    --incremental), the markers each link had before its scan began
+    (``truncation_markers_seen``): a complete scan clears exactly those (check
+    crossdb.W042 goes quiet) and reports them; a marker written since stays for
+    the next run. Without ``seen``, every marker is reported and none cleared.
     """
     from crossdb.capture import clear_truncation_markers
 
@@ -215,9 +232,13 @@ def reconcile_truncations(
         if not result.field.capture_deletes:
             continue
         label, alias = capture.link_label(result.field), result.target_database
-        markers = truncations([alias], [label], before=started[label])
-        if whole and result.complete and markers:
-            markers[0]["cleared"] = clear_truncation_markers(label, alias, before=started[label])
+        if seen is None:
+            found += truncations([alias], [label])
+            continue
+        ids = seen.get(label, [])
+        markers = truncations([alias], [label], ids) if ids else []
+        if result.complete and markers:
+            markers[0]["cleared"] = clear_truncation_markers(label, alias, ids=ids)
         found += markers
     return found
 

@@ -16,7 +16,6 @@ from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.utils import DatabaseError
-from django.utils import timezone as django_timezone
 
 from crossdb.verification import (
     DEFAULT_BATCH_SIZE,
@@ -35,6 +34,7 @@ from crossdb.verification.report import (
     reconcile_truncations,
     remembered_tables,
     truncation_line,
+    truncation_markers_seen,
 )
 
 # The accepted range of each numeric option: (option, lowest, highest).
@@ -122,7 +122,8 @@ class Command(BaseCommand):
         self.results: list[LinkResult] = []
         self.not_checked: list[dict[str, Any]] = []
         self.databases: set[str] = set()
-        self.link_started: dict[str, datetime] = {}
+        # A run that sees every reference: the truncate markers each link had before its scan.
+        self.markers_seen: dict[str, list[int]] | None = None
         self.truncated: list[dict[str, Any]] = []
         try:
             with remembered_tables():
@@ -152,6 +153,15 @@ class Command(BaseCommand):
         if options["incremental"]:
             links = self._incremental_links(links, settings)
         verifier_class = IncrementalVerifier if options["incremental"] else Verifier
+        partition = settings["partition"]
+        # Only a run that sees every reference may say a truncation left nothing unreported:
+        # --incremental reads the logged ones only (those the truncation left were not).
+        if (
+            (partition is None or partition.count == 1)
+            and not settings["dry_run"]
+            and not options["incremental"]
+        ):
+            self.markers_seen = {}
         verifiers = [
             verifier_class(
                 link,
@@ -168,15 +178,7 @@ class Command(BaseCommand):
             raise self._unreachable(unreachable, repair)
         if fix and any(r.orphans for r in self.results):
             self._repair(verifiers, settings, options)
-        partition = settings["partition"]
-        # Only a run that saw every reference may say a truncation left nothing unreported:
-        # --incremental reads the logged ones only (those the truncation left were not).
-        whole = (
-            (partition is None or partition.count == 1)
-            and not settings["dry_run"]
-            and not options["incremental"]
-        )
-        self.truncated = reconcile_truncations(self.results, self.link_started, whole)
+        self.truncated = reconcile_truncations(self.results, self.markers_seen)
         if self.json:
             self._write_document(None)
         elif options["verbosity"]:
@@ -211,7 +213,10 @@ class Command(BaseCommand):
                 self._not_checked(verifier, f"database {down[0]!r} is unreachable", down[0])
                 continue
             progress = self._progress(verifier, options)
-            self.link_started[link_label(verifier.field)] = django_timezone.now()
+            if self.markers_seen is not None:
+                self.markers_seen[link_label(verifier.field)] = truncation_markers_seen(
+                    verifier.field, verifier.target_db
+                )
             try:
                 self.results.append(verifier.run())
             except DatabaseError as error:
