@@ -99,6 +99,19 @@ def w042() -> list[Any]:
     return [m for m in check_capture(databases=["default"]) if m.id == "crossdb.W042"]
 
 
+def truncate_again_during_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the link's scan started, a new row and another TRUNCATE: keys it did not see."""
+    run = Verifier.run
+
+    def truncated_meanwhile(self: Verifier) -> Any:
+        result = run(self)
+        CapAccount.objects.create(name="new")
+        truncate_accounts()
+        return result
+
+    monkeypatch.setattr(Verifier, "run", truncated_meanwhile)
+
+
 class TestTruncation:
     def test_a_complete_run_reports_and_clears_the_marker(self):
         Scenario("account")
@@ -158,15 +171,7 @@ class TestTruncation:
     def test_a_marker_written_during_the_run_stays(self, monkeypatch):
         Scenario("account")
         truncate_accounts()
-        run = Verifier.run
-
-        def truncated_meanwhile(self: Verifier) -> Any:
-            result = run(self)
-            CapAccount.objects.create(name="new")
-            truncate_accounts()  # after the scan started: its keys were not all seen
-            return result
-
-        monkeypatch.setattr(Verifier, "run", truncated_meanwhile)
+        truncate_again_during_the_scan(monkeypatch)
         result, document = verify(LINK)
 
         assert result.exit_code == 1
@@ -181,15 +186,7 @@ class TestTruncation:
         """Markers are told apart by id, not by time: the two clocks may disagree."""
         Scenario("account")
         truncate_accounts()
-        run = Verifier.run
-
-        def truncated_meanwhile(self: Verifier) -> Any:
-            result = run(self)
-            CapAccount.objects.create(name="new")
-            truncate_accounts()  # stamped by the database's clock (or the model's default)
-            return result
-
-        monkeypatch.setattr(Verifier, "run", truncated_meanwhile)
+        truncate_again_during_the_scan(monkeypatch)  # stamped by the database's clock
         real_now = timezone.now
         monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(hours=1))
         _result, document = verify(LINK)
