@@ -18,6 +18,8 @@ from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, connections
 from django.test import RequestFactory
 from django.test.utils import override_settings
 from django.urls import path
@@ -565,6 +567,102 @@ class TestAutocomplete:
         response = admin_client.get(f"/crossdb-admin/inventory/label/{label.pk}/change/")
 
         assert f'<option value="{shadow.pk}" selected>right-database</option>' in text(response)
+
+
+class AssetInline(admin.TabularInline):
+    model = Asset
+    fk_name = "owner"
+    extra = 1
+
+
+def inline_post(employee: Employee, kept: Asset, gone: Asset, new_name: str) -> dict[str, str]:
+    """The change form of ``employee``: rename it, edit ``kept``, delete ``gone``, add one."""
+    return {
+        "name": "after",
+        "user": str(employee.user_id),
+        "status": "active",
+        "assets-TOTAL_FORMS": "3",
+        "assets-INITIAL_FORMS": "2",
+        "assets-MIN_NUM_FORMS": "0",
+        "assets-MAX_NUM_FORMS": "1000",
+        "assets-0-id": str(kept.pk),
+        "assets-0-owner": str(employee.pk),
+        "assets-0-name": "laptop 2",
+        "assets-0-status": "in_use",
+        "assets-1-id": str(gone.pk),
+        "assets-1-owner": str(employee.pk),
+        "assets-1-name": "phone",
+        "assets-1-status": "in_use",
+        "assets-1-DELETE": "on",
+        "assets-2-owner": str(employee.pk),
+        "assets-2-name": new_name,
+        "assets-2-status": "spare",
+    }
+
+
+class TestInlines:
+    """Employee's change page (database employee) with its assets (database asset) inline."""
+
+    @pytest.fixture(autouse=True)
+    def inline(self, monkeypatch):
+        monkeypatch.setattr(employee_admin(), "inlines", [AssetInline])
+
+    def test_the_change_page_lists_the_rows_from_their_database(self, admin_client):
+        employee = EmployeeFactory()
+        AssetFactory(name="laptop", owner=employee)
+        AssetFactory(name="elsewhere")
+
+        ContentType.objects.clear_cache()  # read once per process: count it every time
+        # default: the session, the user, the content type and the raw-id user's label.
+        with assert_num_queries_per_db({"default": 4, "employee": 1, "asset": 1}):
+            response = admin_client.get(change_url(employee))
+
+        assert response.status_code == 200
+        formset = response.context["inline_admin_formsets"][0].formset
+        assert [form.instance.name for form in formset.initial_forms] == ["laptop"]
+
+    def test_saving_edits_adds_and_deletes_rows_in_their_database(self, admin_client):
+        employee = EmployeeFactory(name="before")
+        kept = AssetFactory(name="laptop", owner=employee)
+        gone = AssetFactory(name="phone", owner=employee)
+
+        ContentType.objects.clear_cache()
+        # default: the session, the request's user, the form's user (read, then validated),
+        # the content type and the LogEntry; employee and asset: a transaction each.
+        with assert_num_queries_per_db({"default": 6, "employee": 4, "asset": 8}):
+            response = admin_client.post(
+                change_url(employee), inline_post(employee, kept, gone, "desk")
+            )
+
+        assert response.status_code == 302, response.context and response.context["errors"]
+        assert sorted(Asset.objects.values_list("name", "owner_id")) == [
+            ("desk", employee.pk),
+            ("laptop 2", employee.pk),
+        ]
+        employee.refresh_from_db()
+        assert employee.name == "after"
+
+    def test_a_row_the_database_refuses_changes_nothing_in_either_database(self, admin_client):
+        """As in one database: the inline rows before it are not kept, nor the employee."""
+        employee = EmployeeFactory(name="before")
+        kept = AssetFactory(name="laptop", owner=employee)
+        gone = AssetFactory(name="phone", owner=employee)
+        connection = connections["asset"]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON inventory_asset "
+                "WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        try:
+            with pytest.raises(IntegrityError, match="refused"):
+                admin_client.post(change_url(employee), inline_post(employee, kept, gone, "boom"))
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("DROP TRIGGER refuse_boom")
+
+        assert sorted(Asset.objects.values_list("name", flat=True)) == ["laptop", "phone"]
+        employee.refresh_from_db()
+        assert employee.name == "before"
 
 
 def test_the_module_registers_nothing():

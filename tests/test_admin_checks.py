@@ -151,3 +151,26 @@ def test_every_admin_site_is_checked():
 @pytest.mark.urls("tests.test_admin")
 def test_the_test_suite_s_admins_pass():
     assert [m for m in check_admin_sites() if m.obj.__module__.startswith("tests.")] == []
+
+
+def test_e021_an_inlines_ordering():
+    """The inline's formset would order its rows with a join: the check names the inline."""
+    from tests.inventory.models import Asset
+
+    inline = type(
+        "AssetInline",
+        (admin.TabularInline,),
+        {"model": Asset, "fk_name": "owner", "ordering": ["name", "owner__user__username"]},
+    )
+    _admin_class, messages = messages_for(Employee, CrossDBModelAdmin, inlines=[inline])
+    assert messages == [
+        error(
+            inline,
+            "ordering[1]",
+            "owner__user__username",
+            "inventory.Asset.owner",
+            "order",
+            "Order by the key ('owner_id') instead, or sort in Python.",
+            "crossdb.E021",
+        )
+    ]

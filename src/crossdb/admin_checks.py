@@ -122,7 +122,15 @@ def _not_null_cross_db_fields(model: type[Model]) -> list[Any]:
 
 
 def check_model_admin(model_admin: Any) -> list[checks.CheckMessage]:
-    """E020 and E021 for one registered ModelAdmin."""
+    """E020 and E021 for one registered ModelAdmin, and its inlines' ``ordering``."""
+    messages = _check_options(model_admin)
+    for inline_class in getattr(model_admin, "inlines", ()):
+        # An inline's formset orders its queryset with SQL too (the only such option it has).
+        messages += _check_options(inline_class(model_admin.model, model_admin.admin_site))
+    return messages
+
+
+def _check_options(model_admin: Any) -> list[checks.CheckMessage]:
     from crossdb.admin import CrossDBModelAdminMixin
 
     crossdb_admin = isinstance(model_admin, CrossDBModelAdminMixin)
