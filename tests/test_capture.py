@@ -15,6 +15,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,8 @@ from django.db import connections, models, transaction
 from django.db.migrations.graph import MigrationGraph
 from django.db.migrations.questioner import MigrationQuestioner
 from django.db.migrations.state import ProjectState
-from django.test.utils import isolate_apps
+from django.test.utils import isolate_apps, override_settings
+from django.utils import timezone
 
 from crossdb import CrossDBForeignKey
 from crossdb.autodetector import CaptureAutodetector
@@ -664,6 +666,28 @@ def django_apps():
 
 
 class TestChecks:
+    def test_w043_counts_the_old_deleted_keys_of_a_database(self):
+        """PostgreSQL's batch row of two keys counts two, as two rows elsewhere do."""
+        accounts = [CapAccount.objects.create(name=f"gone {i}") for i in range(2)]
+        for account in accounts:
+            CapMember.objects.create(account=account)
+        raw_delete(CapAccount, "default", [account.pk for account in accounts])
+
+        def w043() -> list[str]:
+            found = check_capture(databases=["default"])
+            return [m.msg for m in found if m.id == "crossdb.W043"]
+
+        with override_settings(CROSSDB_PENDING_WARN_AGE=60):
+            assert w043() == []  # younger than the setting
+            CapturedDeletion.objects.update(created_at=timezone.now() - timedelta(hours=2))
+            [message] = w043()
+        assert message.startswith(
+            "2 captured deletion(s) in database 'default' are older than "
+            "CROSSDB_PENDING_WARN_AGE=60 seconds; the oldest is 72"
+        ), message
+        with override_settings(CROSSDB_PENDING_WARN_AGE=None):
+            assert w043() == []
+
     @isolate_apps("tests.integrity")
     def test_an_unsupported_key_type(self):
         class Day(models.Model):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from crossdb.capture import captured_links, link_label, out_of_date_links
 from crossdb.capture_log_sql import LOG_TABLE, logged_links, missing_log_links
-from crossdb.capture_queue import BATCH
+from crossdb.capture_queue import BATCH, key_count
 from crossdb.capture_sql import QUEUE_TABLE
 from crossdb.conf import capture_settings
 
@@ -119,16 +119,15 @@ def _pending_age(alias: str) -> list[checks.CheckMessage]:
         return []
     cutoff = timezone.now() - timedelta(seconds=limit)
     messages: list[checks.CheckMessage] = []
-    for model, rows in (
-        (PendingPropagation, PendingPropagation.objects.using(alias)),
+    for model, rows, count in (
+        (PendingPropagation, PendingPropagation.objects.using(alias), Count("pk")),
         (
             CapturedDeletion,
             CapturedDeletion.objects.using(alias).filter(kind__in=("delete", BATCH)),
+            key_count(alias),  # keys, whether a row holds one or a batch
         ),
     ):
-        late = rows.filter(created_at__lt=cutoff).aggregate(
-            count=Count("pk"), oldest=Min("created_at")
-        )
+        late = rows.filter(created_at__lt=cutoff).aggregate(count=count, oldest=Min("created_at"))
         if not late["count"]:
             continue
         age = (timezone.now() - late["oldest"]).total_seconds()

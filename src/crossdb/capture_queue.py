@@ -34,7 +34,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections, transaction
-from django.db.models import F
+from django.db.models import Case, Count, F, Func, IntegerField, JSONField, Sum, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from crossdb import propagation, routers
@@ -96,6 +97,20 @@ def expand_batches(using: str, after: int = 0, links: list[str] | None = None) -
             params,
         )
         return int(cursor.rowcount)
+
+
+def key_count(using: str) -> Any:
+    """
+    An aggregate counting the deleted keys of ``CapturedDeletion`` rows of kind
+    ``delete`` or ``batch`` in ``using``: one per row, a batch's own number on
+    PostgreSQL (the only database whose triggers write batches).
+    """
+    if connections[using].vendor != "postgresql":
+        return Count("pk")
+    keys = Func(
+        Cast("target_key", JSONField()), function="jsonb_array_length", output_field=IntegerField()
+    )
+    return Sum(Case(When(kind=BATCH, then=keys), default=Value(1)))
 
 
 def batch_keys(target_key: str) -> list[str]:

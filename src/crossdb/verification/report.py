@@ -14,12 +14,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from django.db import connections
-from django.db.models import Case, Count, Func, IntegerField, JSONField, Min, Sum, Value, When
-from django.db.models.functions import Cast
+from django.db.models import Count, Min
 from django.utils import timezone as django_timezone
 
 from crossdb import capture, reports
-from crossdb.capture_queue import BATCH
+from crossdb.capture_queue import BATCH, key_count
 from crossdb.fields import CrossDBForeignKey
 
 
@@ -140,16 +139,9 @@ def _queue_by_link(
     for alias in sorted(set(aliases)):
         if not has_capture_table(alias):
             continue
-        kinds = [kind]
-        count: Any = Count("pk")
-        if kind == "delete" and connections[alias].vendor == "postgresql":
-            kinds.append(BATCH)
-            keys = Func(
-                Cast("target_key", JSONField()),
-                function="jsonb_array_length",
-                output_field=IntegerField(),
-            )
-            count = Sum(Case(When(kind=BATCH, then=keys), default=Value(1)))
+        kinds, count = [kind], Count("pk")
+        if kind == "delete":  # and PostgreSQL's batches of them, by their keys
+            kinds, count = [kind, BATCH], key_count(alias)
         rows = CapturedDeletion.objects.using(alias).filter(
             kind__in=kinds, link__in=sorted(set(links))
         )
