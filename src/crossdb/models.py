@@ -94,7 +94,7 @@ class CapturedDeletion(models.Model):
 
     The primary key is the only index: the triggers of MySQL/MariaDB and SQLite
     write one row per deleted key, and each index entry costs every bulk delete
-    (two more indexes made the rows 2.6 times as dear, ``bench_capture.py``'s
+    (two more indexes made the rows 2.58 times as dear, ``bench_capture.py``'s
     Q/Q1 on 2026-11-30), while every reader goes by primary key ranges or scans
     a queue kept short.
     """
