@@ -518,6 +518,35 @@ class TestBatchesOnPostgreSQL:
         scenario.assert_applied()
         assert all_queued() == []
 
+    def test_a_large_statement_writes_a_batch_per_batch_keys(self, monkeypatch):
+        """One value holds at most 1 GB: past BATCH_KEYS keys, several rows of them."""
+        from crossdb import capture_sql
+
+        spec = expected_spec(field_for("integrity.CapMember.account"))
+        assert spec is not None
+        connection = connections["default"]
+        monkeypatch.setattr(capture_sql, "BATCH_KEYS", 2)
+        with connection.cursor() as cursor:
+            for statement in install_sql(spec, connection):
+                cursor.execute(statement)
+        try:
+            accounts = [CapAccount.objects.create(name=f"gone {i}") for i in range(5)]
+            members = [CapMember.objects.create(account=account) for account in accounts]
+            raw_delete(CapAccount, "default", [account.pk for account in accounts])
+        finally:
+            monkeypatch.undo()
+            with connection.cursor() as cursor:
+                for statement in install_sql(spec, connection):
+                    cursor.execute(statement)
+
+        found = batches("default")
+        assert sorted(len(keys) for _link, keys in found) == [1, 2, 2]
+        assert sorted(key for _link, keys in found for key in keys) == sorted(
+            str(account.pk) for account in accounts
+        )
+        assert propagate_pending().applied == 5
+        assert not CapMember.objects.filter(pk__in=[m.pk for m in members]).exists()
+
     def test_an_orm_deletion_claims_the_keys_of_its_own_batch(self):
         """No PendingPropagation of its own: the batch's key rows are the record."""
         scenario = Scenario("account")

@@ -48,8 +48,10 @@ REGISTRY_TABLE = "crossdb_capture_links"
 VENDORS = ("postgresql", "mysql", "sqlite")
 # Part of every trigger's name: a release that changes what its triggers write changes
 # it, so an upgraded project's `migrate` replaces the triggers of the release before
-# (2: PostgreSQL's one batch row per statement).
-ROW_FORMAT = "2"
+# (2: PostgreSQL's one batch row per statement; 3: at most BATCH_KEYS keys a row).
+ROW_FORMAT = "3"
+# PostgreSQL: the most keys one batch row holds (a JSON text of a million UUIDs is ~40 MB).
+BATCH_KEYS = 1_000_000
 _COLUMNS = "link, target_key, kind, created_at, claim_token, attempts, last_error"
 
 
@@ -128,20 +130,30 @@ def install_sql(spec: TriggerSpec, connection: Any) -> list[str]:
     table, column, name, link = qn(spec.table), qn(spec.column), spec.name, _literal(spec.link)
     vendor = connection.vendor
     if vendor == "postgresql":
-        keys = f"json_agg(o.{column}::text)::text"
-        values = f"SELECT {link}, {keys}, 'batch', now(), '', 0, '' FROM old_rows o"
-        truncate = f"VALUES ({link}, '', 'truncate', now(), '', 0, '')"
+        insert = f"INSERT INTO {QUEUE_TABLE} ({_COLUMNS})"
+        row = f"{link}, json_agg(k)::text, 'batch', now(), '', 0, ''"
+        keys = f"SELECT o.{column}::text AS k FROM old_rows o WHERE o.{column} IS NOT NULL"
+        # One value holds at most 1 GB: past BATCH_KEYS keys, a row per BATCH_KEYS of them
+        # (numbering the rows costs, so only then).
+        parts = (
+            f"SELECT o.{column}::text AS k, (row_number() OVER () - 1) / {BATCH_KEYS} AS part "
+            f"FROM old_rows o WHERE o.{column} IS NOT NULL"
+        )
+        capture = (
+            f"  IF (SELECT count(*) FROM old_rows) <= {BATCH_KEYS} THEN\n"
+            f"    {insert} SELECT {row} FROM ({keys}) AS keys HAVING count(*) > 0;\n"
+            f"  ELSE\n"
+            f"    {insert} SELECT {row} FROM ({parts}) AS keys GROUP BY part;\n"
+            f"  END IF;\n"
+        )
+        truncate = f"  {insert} VALUES ({link}, '', 'truncate', now(), '', 0, '');\n"
         return [
             *(
                 f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
                 f"BEGIN\n"
-                f"  IF coalesce(current_setting('crossdb.capture', true), '') <> 'off' THEN\n"
-                f"    INSERT INTO {QUEUE_TABLE} ({_COLUMNS})\n    {body};\n"
-                f"  END IF;\n  RETURN NULL;\nEND\n$$"
-                for fn, body in (
-                    (name, f"{values} WHERE o.{column} IS NOT NULL HAVING count(*) > 0"),
-                    (f"{name}_t", truncate),
-                )
+                f"IF coalesce(current_setting('crossdb.capture', true), '') <> 'off' THEN\n"
+                f"{body}END IF;\nRETURN NULL;\nEND\n$$"
+                for fn, body in ((name, capture), (f"{name}_t", truncate))
             ),
             f"DROP TRIGGER IF EXISTS {name} ON {table}",
             f"CREATE TRIGGER {name} AFTER DELETE ON {table} REFERENCING OLD TABLE AS old_rows "
