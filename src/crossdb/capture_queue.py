@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from crossdb import propagation, routers
 from crossdb.batching import batch_size, chunks
+from crossdb.capture_sql import QUEUE_COLUMNS
 from crossdb.deletion import RowKey
 
 if TYPE_CHECKING:
@@ -89,8 +90,7 @@ def expand_batches(using: str, after: int = 0, links: list[str] | None = None) -
             f"SELECT id FROM {table} WHERE kind = %s AND id > %s{only} "
             f"ORDER BY id FOR UPDATE SKIP LOCKED) "
             f"RETURNING id, link, target_key, created_at) "
-            f"INSERT INTO {table} (link, target_key, kind, created_at, claim_token, attempts, "
-            f"last_error) "
+            f"INSERT INTO {table} ({QUEUE_COLUMNS}) "
             f"SELECT b.link, k.key, 'delete', b.created_at, '', 0, '' FROM batch b "
             f"CROSS JOIN LATERAL json_array_elements_text(b.target_key::json) "
             f"WITH ORDINALITY AS k(key, n) ORDER BY b.id, k.n",

@@ -8,8 +8,8 @@ transaction, unless capture is suspended (``crossdb.capture.suspended``):
 - PostgreSQL: one statement-level ``AFTER DELETE`` trigger reading the
   transition table ``old_rows`` (it sees rows the database's own cascades
   remove too) and writing ONE ``batch`` row per statement, its keys a JSON
-  array of texts: a row per key cost a bulk delete three times as much
-  (``benchmarks/bench_capture.py``, A against C). ``capture_queue.expand_batches``
+  array of texts: a row per key costs more than the delete itself
+  (``benchmarks/bench_capture.py``, Q against P). ``capture_queue.expand_batches``
   turns it into one ``delete`` row per key, in one statement, before anything
   claims them. An ``AFTER TRUNCATE`` trigger writes a ``truncate`` marker.
   Switched off by the transaction-local setting ``crossdb.capture = 'off'``.
@@ -52,7 +52,8 @@ VENDORS = ("postgresql", "mysql", "sqlite")
 ROW_FORMAT = "3"
 # PostgreSQL: the most keys one batch row holds (a JSON text of a million UUIDs is ~40 MB).
 BATCH_KEYS = 1_000_000
-_COLUMNS = "link, target_key, kind, created_at, claim_token, attempts, last_error"
+# What every trigger (and capture_queue.expand_batches) writes into the queue.
+QUEUE_COLUMNS = "link, target_key, kind, created_at, claim_token, attempts, last_error"
 
 
 def key_kind(field: Any) -> str | None:
@@ -130,15 +131,14 @@ def install_sql(spec: TriggerSpec, connection: Any) -> list[str]:
     table, column, name, link = qn(spec.table), qn(spec.column), spec.name, _literal(spec.link)
     vendor = connection.vendor
     if vendor == "postgresql":
-        insert = f"INSERT INTO {QUEUE_TABLE} ({_COLUMNS})"
+        insert = f"INSERT INTO {QUEUE_TABLE} ({QUEUE_COLUMNS})"
         row = f"{link}, json_agg(k)::text, 'batch', now(), '', 0, ''"
-        keys = f"SELECT o.{column}::text AS k FROM old_rows o WHERE o.{column} IS NOT NULL"
+        deleted = f"FROM old_rows o WHERE o.{column} IS NOT NULL"
+        keys = f"SELECT o.{column}::text AS k {deleted}"
         # One value holds at most 1 GB: past BATCH_KEYS keys, a row per BATCH_KEYS of them
         # (numbering the rows costs, so only then).
-        parts = (
-            f"SELECT o.{column}::text AS k, (row_number() OVER () - 1) / {BATCH_KEYS} AS part "
-            f"FROM old_rows o WHERE o.{column} IS NOT NULL"
-        )
+        part = f"(row_number() OVER () - 1) / {BATCH_KEYS} AS part"
+        parts = f"SELECT o.{column}::text AS k, {part} {deleted}"
         capture = (
             f"  IF (SELECT count(*) FROM old_rows) <= {BATCH_KEYS} THEN\n"
             f"    {insert} SELECT {row} FROM ({keys}) AS keys HAVING count(*) > 0;\n"
@@ -168,7 +168,7 @@ def install_sql(spec: TriggerSpec, connection: Any) -> list[str]:
         return [
             f"DROP TRIGGER IF EXISTS {name}",
             f"CREATE TRIGGER {name} AFTER DELETE ON {table} FOR EACH ROW "
-            f"INSERT INTO {QUEUE_TABLE} ({_COLUMNS}) "
+            f"INSERT INTO {QUEUE_TABLE} ({QUEUE_COLUMNS}) "
             f"SELECT {link}, {key}, 'delete', {now}, '', 0, '' FROM DUAL "
             f"WHERE OLD.{column} IS NOT NULL AND COALESCE(@crossdb_capture, 'on') <> 'off'",
         ]
@@ -179,7 +179,7 @@ def install_sql(spec: TriggerSpec, connection: Any) -> list[str]:
             f"DROP TRIGGER IF EXISTS {name}",
             f"CREATE TRIGGER {name} AFTER DELETE ON {table} FOR EACH ROW "
             f"WHEN OLD.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {CONTROL_TABLE}) "
-            f"BEGIN INSERT INTO {QUEUE_TABLE} ({_COLUMNS}) VALUES ({link}, "
+            f"BEGIN INSERT INTO {QUEUE_TABLE} ({QUEUE_COLUMNS}) VALUES ({link}, "
             f"CAST(OLD.{column} AS TEXT), 'delete', strftime('%Y-%m-%d %H:%M:%f', {now}), "
             f"'', 0, ''); END",
         ]

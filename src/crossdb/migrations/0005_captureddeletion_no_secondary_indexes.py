@@ -26,7 +26,8 @@ def _indexes(schema_editor: Any, model: Any) -> list[tuple[str, str]]:
         for name, about in sorted(constraints.items())
         if about["index"]
         and not (about["primary_key"] or about["unique"])
-        and about["columns"] in ([column] for column in COLUMNS)
+        and len(about["columns"]) == 1
+        and about["columns"][0] in COLUMNS
     ]
 
 
